@@ -1,0 +1,3 @@
+from livestyle.cli import main
+
+raise SystemExit(main())

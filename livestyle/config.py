@@ -1,0 +1,162 @@
+"""Options for each stage, validated with pydantic, loadable from TOML presets.
+
+A preset file (see ``configs/``) has one table per stage::
+
+    [segmenter]
+    model = "landscape"
+
+    [style]
+    strength = 0.8
+
+CLI flags override values from the file. An invalid value raises
+:class:`~livestyle.errors.InputError` naming the key, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from livestyle.errors import InputError
+
+
+class _Options(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class SegmenterOptions(_Options):
+    """Person segmentation (MediaPipe selfie segmentation, model card:
+    https://storage.googleapis.com/mediapipe-assets/Model%20Card%20MediaPipe%20Selfie%20Segmentation.pdf).
+
+    ``model``: ``general`` (256x256 input), ``landscape`` (144x256, faster, for 16:9 live
+    video) or ``auto`` (general for files and images, landscape for live cameras).
+    """
+
+    model: Literal["auto", "general", "landscape"] = "auto"
+    threads: int = Field(1, ge=1, le=64)
+
+
+class MaskOptions(_Options):
+    """Turning the model's soft confidence mask into an alpha matte.
+
+    * ``ema``: weight of the newest mask in the temporal exponential moving average
+      (1 = no smoothing).
+    * ``refine``: edge refinement guided by the frame: ``guided`` (He et al., guided image
+      filtering, ECCV 2010), ``bilateral`` (joint bilateral filter) or ``none``.
+    * ``refine_radius_px`` / ``refine_eps``: filter window radius at the working resolution,
+      and the guided filter's regularisation (on [0, 1] intensities, squared).
+    * ``refine_scale``: the refinement runs at this fraction of the frame size (speed).
+    * ``low`` / ``high``: confidence below ``low`` is background, above ``high`` is person;
+      in between the matte ramps smoothly.
+    * ``feather_px``: Gaussian feather of the final matte, in frame pixels (0 = off).
+    """
+
+    ema: float = Field(0.6, gt=0.0, le=1.0)
+    refine: Literal["guided", "bilateral", "none"] = "guided"
+    refine_radius_px: int = Field(6, ge=1, le=64)
+    refine_eps: float = Field(1e-3, gt=0.0, le=1.0)
+    refine_scale: float = Field(0.5, gt=0.0, le=1.0)
+    low: float = Field(0.25, ge=0.0, lt=1.0)
+    high: float = Field(0.75, gt=0.0, le=1.0)
+    feather_px: float = Field(1.0, ge=0.0, le=32.0)
+
+
+class StyleOptions(_Options):
+    """Magenta arbitrary style transfer (Ghiasi et al., "Exploring the structure of a real-time,
+    arbitrary neural artistic stylization network", BMVC 2017).
+
+    * ``style``: an image path or a built-in style name (``livestyle styles list``).
+    * ``strength``: in [0, 1]; mixes the style bottleneck with the content image's own
+      (the official "style blending ratio"; 1 = full style).
+    * ``backend``: ``onnx`` (float transformer at any size, default) or ``litert`` (the
+      official TFLite files; output fixed at 384x384).
+    * ``short_side_px``: the transformer's input short side (rounded to a multiple of 4).
+    * ``threads``: intra-op threads of the transformer.
+    """
+
+    style: str = "starry_night"
+    strength: float = Field(1.0, ge=0.0, le=1.0)
+    backend: Literal["onnx", "litert"] = "onnx"
+    short_side_px: int = Field(288, ge=64, le=2160)
+    threads: int = Field(2, ge=1, le=64)
+
+
+class PlateOptions(_Options):
+    """The clean background plate and when it is restyled.
+
+    * ``update``: weight of a new background observation in the plate's running average.
+    * ``background_below``: mask confidence below which a pixel counts as background.
+    * ``refresh_frames``: in video mode the plate is restyled every N frames (1 = every frame).
+    * ``crossfade_frames``: frames over which a new restyled plate fades in.
+    * ``style_rate_hz``: in live mode, the most refreshes per second.
+    """
+
+    update: float = Field(0.15, gt=0.0, le=1.0)
+    background_below: float = Field(0.2, gt=0.0, lt=1.0)
+    refresh_frames: int = Field(15, ge=1, le=10000)
+    crossfade_frames: int = Field(8, ge=0, le=1000)
+    style_rate_hz: float = Field(8.0, gt=0.0, le=240.0)
+
+
+class OutputOptions(_Options):
+    """Recorded-video output: H.264 quality (``crf``, lower is better) and x264 ``preset``."""
+
+    crf: int = Field(18, ge=0, le=51)
+    preset: str = "veryfast"
+
+
+class Config(_Options):
+    """All options. Each field is one stage's options dataclass."""
+
+    segmenter: SegmenterOptions = SegmenterOptions()
+    mask: MaskOptions = MaskOptions()
+    style: StyleOptions = StyleOptions()
+    plate: PlateOptions = PlateOptions()
+    output: OutputOptions = OutputOptions()
+
+
+def _describe(err: ValidationError, source: str) -> str:
+    e = err.errors()[0]
+    key = ".".join(str(p) for p in e["loc"])
+    value = e.get("input")
+    return f"{source}: invalid value {value!r} for '{key}': {e['msg']}"
+
+
+def build_config(data: dict[str, Any] | None = None, source: str = "config") -> Config:
+    """Validate a nested dict of options.
+
+    Raises:
+        InputError: a key is unknown or a value is not allowed; the message names both.
+    """
+    try:
+        return Config.model_validate(data or {})
+    except ValidationError as err:
+        raise InputError(_describe(err, source)) from None
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
+    """Load a TOML preset (or the defaults) and apply ``overrides`` (``{"style.strength": 0.5}``).
+
+    Raises:
+        InputError: the file is missing or not TOML, or a value is invalid.
+    """
+    data: dict[str, Any] = {}
+    source = "options"
+    if path is not None:
+        p = Path(path)
+        source = str(p)
+        try:
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise InputError(f"{p}: config file not found; see configs/ for presets") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+            raise InputError(f"{p}: not a valid TOML file ({err})") from None
+    for dotted, value in (overrides or {}).items():
+        if value is None:
+            continue
+        table, _, key = dotted.partition(".")
+        data.setdefault(table, {})[key] = value
+    return build_config(data, source)
