@@ -1,0 +1,483 @@
+"""The pipeline: capture -> segment -> stylize -> composite -> sink, on threads.
+
+Threads (each joined in ``finally``; bounded queues; a sentinel ends the stream):
+
+* **reader**: pulls frames from the :class:`~livestyle.protocols.Source`. In ``LIVE`` mode its
+  queue holds one frame and a newer frame replaces a stale one (counted as dropped), so
+  latency never builds up.
+* **processor**: segments, refines the alpha matte, updates the clean plate, schedules restyling
+  and composites (:class:`FrameProcessor`).
+* **stylizer**: restyles clean-plate snapshots (:class:`StyleWorker`). In ``VIDEO`` mode the
+  plate is restyled every ``refresh_frames`` frames and each result is shown from a fixed
+  later frame on, so the output is deterministic. In ``LIVE`` mode it restyles the newest plate
+  as often as the CPU allows, capped by ``style_rate_hz``, and the output never waits for it.
+* **writer**: hands output frames to the sinks.
+
+An exception in any thread stops all of them and is raised from :meth:`Pipeline.run` as a
+:class:`~livestyle.errors.PipelineError` naming the stage; the sinks are aborted so no
+half-written file is left.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+import numpy as np
+
+from livestyle.composite import AlphaCompositor
+from livestyle.config import Config
+from livestyle.errors import PipelineError
+from livestyle.plate import CleanPlate, CrossFader
+from livestyle.protocols import Compositor, Frame, RunningMode, Segmenter, Sink, Source, Stylizer
+from livestyle.segment import MaskRefiner
+from livestyle.stylize import transfer_size
+
+STAGES = ("capture", "segment", "refine", "stylize", "composite", "sink")
+_END = object()
+_POLL_S = 0.05
+
+
+class Stats:
+    """Per-stage durations in milliseconds, latencies and counters, for the benchmark.
+
+    Each stage is recorded by one thread only; readers take snapshots.
+    """
+
+    def __init__(self, keep: int = 100_000):
+        self.keep = keep
+        self.stage_ms: dict[str, list[float]] = defaultdict(list)
+        self.latency_ms: list[float] = []
+        self.counters: dict[str, int] = defaultdict(int)
+        self.style_done_ns: list[int] = []
+        self.started_ns = time.perf_counter_ns()
+
+    def add(self, stage: str, ms: float) -> None:
+        lst = self.stage_ms[stage]
+        lst.append(ms)
+        if len(lst) > self.keep:
+            del lst[: len(lst) - self.keep]
+
+    def count(self, key: str, n: int = 1) -> None:
+        self.counters[key] += n
+
+    def percentiles(self, values: Iterable[float]) -> dict[str, float]:
+        arr = np.asarray(list(values), dtype=np.float64)
+        if arr.size == 0:
+            return {"p50": 0.0, "p95": 0.0}
+        return {"p50": float(np.percentile(arr, 50)), "p95": float(np.percentile(arr, 95))}
+
+    def style_rate_hz(self, window_s: float | None = None) -> float:
+        done = list(self.style_done_ns)
+        if window_s is not None:
+            cut = time.perf_counter_ns() - int(window_s * 1e9)
+            done = [t for t in done if t >= cut]
+        if len(done) < 2:
+            return 0.0
+        return (len(done) - 1) / ((done[-1] - done[0]) / 1e9)
+
+
+class _Timer:
+    __slots__ = ("stats", "stage", "t0")
+
+    def __init__(self, stats: Stats, stage: str):
+        self.stats, self.stage = stats, stage
+
+    def __enter__(self):
+        self.t0 = time.perf_counter()
+
+    def __exit__(self, *exc):
+        self.stats.add(self.stage, (time.perf_counter() - self.t0) * 1000.0)
+
+
+class StyleWorker:
+    """Restyles plate snapshots on its own thread.
+
+    ``submit(tag, image, block)`` queues a ``(h, w, 3)`` uint8 BGR image; ``results()`` yields
+    finished ``(tag, restyled)`` pairs in submission order; ``wait(tag)`` blocks for one.
+    """
+
+    def __init__(self, stylizer: Stylizer, stats: Stats, stop: threading.Event, on_error: Callable):
+        self.stylizer = stylizer
+        self.stats = stats
+        self._stop = stop
+        self._on_error = on_error
+        self._in: queue.Queue = queue.Queue(maxsize=2)
+        self._out: queue.Queue = queue.Queue()
+        self._busy = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="livestyle-stylizer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    @property
+    def idle(self) -> bool:
+        return self._in.empty() and not self._busy.is_set()
+
+    def submit(self, tag, image: np.ndarray, block: bool = True) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._in.put((tag, image), timeout=_POLL_S if block else 0)
+                return True
+            except queue.Full:
+                if not block:
+                    return False
+        return False
+
+    def poll(self):
+        """The newest finished result, or None."""
+        item = None
+        while True:
+            try:
+                item = self._out.get_nowait()
+            except queue.Empty:
+                return item
+
+    def wait(self, tag):
+        while True:
+            try:
+                t, image = self._out.get(timeout=_POLL_S)
+            except queue.Empty:
+                if self._stop.is_set():
+                    raise _Stopped
+                continue
+            if t == tag:
+                return image
+
+    def _run(self) -> None:
+        try:
+            while True:
+                try:
+                    item = self._in.get(timeout=_POLL_S)
+                except queue.Empty:
+                    if self._stop.is_set():
+                        return
+                    continue
+                if item is _END:
+                    return
+                self._busy.set()
+                tag, image = item
+                t0 = time.perf_counter()
+                out = self.stylizer.stylize(image)
+                self.stats.add("stylize", (time.perf_counter() - t0) * 1000.0)
+                self.stats.style_done_ns.append(time.perf_counter_ns())
+                self._out.put((tag, out))
+                self._busy.clear()
+        except BaseException as err:  # noqa: BLE001 - reported to the pipeline
+            self._on_error("stylize", err)
+
+    def close(self) -> None:
+        try:
+            self._in.put_nowait(_END)
+        except queue.Full:
+            pass
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+
+
+class _Stopped(Exception):
+    pass
+
+
+@dataclass
+class ScheduleState:
+    refreshes_submitted: int = 0
+    refreshes_shown: int = 0
+    last_submit_s: float = 0.0
+
+
+class FrameProcessor:
+    """Per-frame work of the processor thread: segment, refine, update the plate, schedule
+    restyling, composite.
+
+    Args:
+        segmenter: a :class:`~livestyle.protocols.Segmenter`.
+        stylizer: a :class:`~livestyle.protocols.Stylizer` for the clean plate, or None (the
+            effect is off: the frame passes through).
+        config: :class:`~livestyle.config.Config`.
+        mode: the running mode.
+        stats: where stage times go.
+    """
+
+    def __init__(
+        self,
+        segmenter: Segmenter,
+        stylizer: Stylizer | None,
+        config: Config,
+        mode: RunningMode,
+        stats: Stats | None = None,
+        compositor: Compositor | None = None,
+    ):
+        self.segmenter = segmenter
+        self.stylizer = stylizer
+        self.config = config
+        self.mode = mode
+        self.stats = stats or Stats()
+        self.compositor = compositor or AlphaCompositor()
+        self.refiner = MaskRefiner(config.mask, mode)
+        self.fader = CrossFader()
+        self.plate: CleanPlate | None = None
+        self.state = ScheduleState()
+        self.worker: StyleWorker | None = None
+        self.last_alpha: np.ndarray | None = None
+        self.last_mask: np.ndarray | None = None
+
+    # -- wiring -------------------------------------------------------------------------
+    def start(self, stop: threading.Event, on_error: Callable) -> None:
+        if self.stylizer is not None and self.mode is not RunningMode.IMAGE:
+            self.worker = StyleWorker(self.stylizer, self.stats, stop, on_error)
+            self.worker.start()
+
+    def close(self) -> None:
+        if self.worker is not None:
+            self.worker.close()
+            self.worker = None
+
+    def _plate_for(self, image: np.ndarray) -> CleanPlate:
+        h, w = image.shape[:2]
+        th, tw = transfer_size(h, w, self.config.style.short_side_px)
+        if self.plate is None or self.plate.size_px != (tw, th):
+            self.plate = CleanPlate((tw, th), self.config.plate)
+        return self.plate
+
+    # -- scheduling ---------------------------------------------------------------------
+    def _schedule_video(self, index: int) -> None:
+        """Refresh k is taken at frame k*N and shown from frame (k+1)*N on (k >= 1); refresh 0
+        is shown at once. Deterministic: it never depends on thread timing."""
+        n = self.config.plate.refresh_frames
+        if index % n == 0:
+            k = index // n
+            self.worker.submit(k, self.plate.image())
+            self.state.refreshes_submitted += 1
+            if k == 0:
+                self.fader.set(self.worker.wait(0), 0)
+                self.state.refreshes_shown += 1
+            elif k >= 2:
+                fade = min(self.config.plate.crossfade_frames, n)
+                self.fader.set(self.worker.wait(k - 1), fade)
+                self.state.refreshes_shown += 1
+
+    def _schedule_live(self) -> None:
+        """Restyle the newest plate whenever the worker is idle, at most ``style_rate_hz``."""
+        now = time.perf_counter()
+        period = 1.0 / self.config.plate.style_rate_hz
+        if self.worker.idle and now - self.state.last_submit_s >= period:
+            if self.worker.submit(self.state.refreshes_submitted, self.plate.image(), block=False):
+                self.state.refreshes_submitted += 1
+                self.state.last_submit_s = now
+        result = self.worker.poll()
+        if result is not None:
+            self.fader.set(result[1], self.config.plate.crossfade_frames if self.fader.ready else 0)
+            self.state.refreshes_shown += 1
+
+    # -- per frame ------------------------------------------------------------------------
+    def process(self, frame: Frame) -> Frame:
+        """Return the output frame for ``frame`` (same size, uint8 BGR)."""
+        image = frame.image
+        st = self.stats
+        with _Timer(st, "segment"):
+            mask = self.segmenter.segment(image)
+        with _Timer(st, "refine"):
+            alpha = self.refiner.refine(mask, image)
+            plate = self._plate_for(image)
+            plate.update(image, self.refiner.last_confidence)
+        self.last_mask, self.last_alpha = mask, alpha
+        if self.stylizer is None:
+            return Frame(image, frame.index, frame.timestamp_ms, frame.capture_ns, frame.pts, frame.meta)
+        if self.mode is RunningMode.IMAGE:
+            with _Timer(st, "stylize"):
+                self.fader.set(self.stylizer.stylize(plate.image()), 0)
+        elif self.mode is RunningMode.VIDEO:
+            self._schedule_video(frame.index)
+        else:
+            self._schedule_live()
+        if not self.fader.ready:  # live mode before the first restyled plate
+            return Frame(image, frame.index, frame.timestamp_ms, frame.capture_ns, frame.pts, frame.meta)
+        with _Timer(st, "composite"):
+            background = self.fader.frame((image.shape[1], image.shape[0]))
+            out = self.compositor.composite(image, background, alpha)
+        return Frame(out, frame.index, frame.timestamp_ms, frame.capture_ns, frame.pts, frame.meta)
+
+
+@dataclass
+class RunSummary:
+    frames_in: int = 0
+    frames_out: int = 0
+    dropped: int = 0
+    wall_s: float = 0.0
+    interrupted: bool = False
+    stats: Stats = field(default_factory=Stats)
+
+
+class Pipeline:
+    """Wires a source, a :class:`FrameProcessor` and sinks on threads.
+
+    ``run()`` blocks until the source ends, ``stop()`` is called, or a thread fails.
+
+    Raises (from ``run``):
+        PipelineError: a stage failed; the message names it. The sinks are aborted.
+        KeyboardInterrupt: after stopping every thread and aborting the sinks.
+    """
+
+    def __init__(self, source: Source, processor: FrameProcessor, sinks: list[Sink], *, queue_size: int = 8):
+        self.source = source
+        self.processor = processor
+        self.sinks = sinks
+        self.stats = processor.stats
+        self.live = source.mode is RunningMode.LIVE
+        self._q_in: queue.Queue = queue.Queue(maxsize=1 if self.live else queue_size)
+        self._q_out: queue.Queue = queue.Queue(maxsize=queue_size)
+        self._stop = threading.Event()
+        self._error: tuple[str, BaseException] | None = None
+        self._lock = threading.Lock()
+        self.summary = RunSummary(stats=self.stats)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    def _fail(self, stage: str, err: BaseException) -> None:
+        with self._lock:
+            if self._error is None:
+                self._error = (stage, err)
+        self._stop.set()
+
+    def _put(self, q: queue.Queue, item) -> bool:
+        while not self._stop.is_set():
+            try:
+                q.put(item, timeout=_POLL_S)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _get(self, q: queue.Queue):
+        while True:
+            try:
+                return q.get(timeout=_POLL_S)
+            except queue.Empty:
+                if self._stop.is_set():
+                    return _END
+
+    # -- threads ------------------------------------------------------------------------
+    def _read(self) -> None:
+        try:
+            it = iter(self.source)
+            while not self._stop.is_set():
+                t0 = time.perf_counter()
+                try:
+                    frame = next(it)
+                except StopIteration:
+                    break
+                self.stats.add("capture", (time.perf_counter() - t0) * 1000.0)
+                if not frame.capture_ns:
+                    frame.capture_ns = time.perf_counter_ns()
+                self.summary.frames_in += 1
+                if self.live:
+                    try:
+                        self._q_in.put_nowait(frame)
+                    except queue.Full:
+                        try:
+                            self._q_in.get_nowait()
+                            self.summary.dropped += 1
+                        except queue.Empty:
+                            pass
+                        self._q_in.put_nowait(frame)
+                elif not self._put(self._q_in, frame):
+                    break
+        except BaseException as err:  # noqa: BLE001
+            self._fail("capture", err)
+        finally:
+            self._put_end(self._q_in)
+
+    def _put_end(self, q: queue.Queue) -> None:
+        while True:
+            try:
+                q.put(_END, timeout=_POLL_S)
+                return
+            except queue.Full:
+                if self._stop.is_set():
+                    try:
+                        q.get_nowait()
+                    except queue.Empty:
+                        pass
+
+    def _process(self) -> None:
+        try:
+            while True:
+                frame = self._get(self._q_in)
+                if frame is _END:
+                    break
+                out = self.processor.process(frame)
+                if not self._put(self._q_out, out):
+                    break
+        except _Stopped:
+            pass
+        except BaseException as err:  # noqa: BLE001
+            self._fail("process", err)
+        finally:
+            self._put_end(self._q_out)
+
+    def _write(self) -> None:
+        try:
+            while True:
+                frame = self._get(self._q_out)
+                if frame is _END:
+                    break
+                t0 = time.perf_counter()
+                for sink in self.sinks:
+                    sink.write(frame)
+                self.stats.add("sink", (time.perf_counter() - t0) * 1000.0)
+                now = time.perf_counter_ns()
+                if frame.capture_ns:
+                    self.stats.latency_ms.append((now - frame.capture_ns) / 1e6)
+                self.summary.frames_out += 1
+        except BaseException as err:  # noqa: BLE001
+            self._fail("sink", err)
+
+    # -- run ----------------------------------------------------------------------------
+    def run(self) -> RunSummary:
+        t0 = time.perf_counter()
+        threads = [
+            threading.Thread(target=self._read, name="livestyle-reader", daemon=True),
+            threading.Thread(target=self._process, name="livestyle-processor", daemon=True),
+            threading.Thread(target=self._write, name="livestyle-writer", daemon=True),
+        ]
+        interrupted = False
+        try:
+            self.processor.start(self._stop, self._fail)
+            for t in threads:
+                t.start()
+            while any(t.is_alive() for t in threads):
+                threads[-1].join(timeout=0.1)
+                if self._error is not None:
+                    self._stop.set()
+        except KeyboardInterrupt:
+            interrupted = True
+            self._stop.set()
+        finally:
+            if interrupted or self._error is not None:
+                self._stop.set()
+            for t in threads:
+                t.join(timeout=10)
+            self.processor.close()
+            self.summary.wall_s = time.perf_counter() - t0
+            self.summary.interrupted = interrupted
+            if self._error is not None or interrupted:
+                for sink in self.sinks:
+                    sink.abort()
+        if interrupted:
+            raise KeyboardInterrupt
+        if self._error is not None:
+            stage, err = self._error
+            raise PipelineError(stage, err) from err
+        for sink in self.sinks:
+            sink.close()
+        return self.summary

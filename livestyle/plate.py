@@ -1,0 +1,154 @@
+"""Clean background plate: a running estimate of the background without the person.
+
+The stylizer restyles this plate instead of the raw frame, so the person never bleeds into the
+restyled background, and sensor noise on a static background averages out instead of turning
+into shimmer. Pixels never seen as background (behind a person who has not moved yet) are
+filled from their surroundings by push-pull interpolation (Gortler et al., "The Lumigraph",
+SIGGRAPH 1996) so the transformer sees a plausible, person-free image.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from livestyle.config import PlateOptions
+
+_ERODE = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
+
+
+def push_pull_fill(image: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Fill pixels of low ``weight`` from their weighted neighbourhood at coarser scales.
+
+    Args:
+        image: ``(H, W, 3)`` float32.
+        weight: ``(H, W)`` float32 in [0, 1]; 1 = known pixel, 0 = unknown.
+
+    Returns:
+        ``(H, W, 3)`` float32; pixels of weight 1 are unchanged.
+    """
+    levels = []
+    num = image * weight[..., None]
+    den = weight.copy()
+    while min(den.shape[:2]) > 4:
+        levels.append((num, den))
+        num, den = cv2.pyrDown(num), cv2.pyrDown(den)
+    est = num / np.maximum(den, 1e-6)[..., None]
+    if not np.any(den > 1e-6):
+        est[:] = 128.0
+    for num, den in reversed(levels):
+        up = cv2.pyrUp(est, dstsize=(den.shape[1], den.shape[0]))
+        a = np.clip(den * 2.0, 0.0, 1.0)[..., None]
+        est = num / np.maximum(den, 1e-6)[..., None] * a + up * (1.0 - a)
+    return est
+
+
+class CleanPlate:
+    """Running background estimate at a fixed working size.
+
+    Args:
+        size_px: ``(width, height)`` of the plate (the transformer's input size).
+        options: :class:`~livestyle.config.PlateOptions`.
+
+    ``update(frame, confidence)``: ``frame`` ``(h, w, 3)`` uint8 BGR and ``confidence``
+    ``(h', w')`` float32 person confidence in [0, 1], any sizes (resized to the plate). Pixels
+    with confidence below ``background_below`` (the person region grown by a few pixels) move
+    towards the frame by ``update``. ``image()`` returns the plate as ``(height, width, 3)``
+    uint8 BGR with unseen pixels filled.
+    """
+
+    def __init__(self, size_px: tuple[int, int], options: PlateOptions | None = None):
+        self.size_px = size_px
+        self.options = options or PlateOptions()
+        w, h = size_px
+        self._plate = np.zeros((h, w, 3), np.float32)
+        self._seen = np.zeros((h, w), np.float32)
+        self._frames = 0
+
+    def reset(self) -> None:
+        self._plate[:] = 0
+        self._seen[:] = 0
+        self._frames = 0
+
+    def background_weight(self, confidence: np.ndarray) -> np.ndarray:
+        """``(height, width)`` float32: 1 where the pixel is surely background, else 0."""
+        w, h = self.size_px
+        conf = confidence if confidence.shape == (h, w) else cv2.resize(confidence, (w, h), interpolation=cv2.INTER_LINEAR)
+        bg = (conf < self.options.background_below).astype(np.uint8)
+        bg = cv2.erode(bg, _ERODE, iterations=1)
+        return bg.astype(np.float32)
+
+    def update(self, frame: np.ndarray, confidence: np.ndarray) -> None:
+        w, h = self.size_px
+        small = frame if frame.shape[:2] == (h, w) else cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA)
+        small = small.astype(np.float32)
+        bg = self.background_weight(confidence)
+        # New pixels (never seen) take the frame at once; seen ones move by `update`.
+        rate = np.where(self._seen > 0, self.options.update, 1.0).astype(np.float32) * bg
+        self._plate += (small - self._plate) * rate[..., None]
+        np.maximum(self._seen, bg, out=self._seen)
+        self._frames += 1
+
+    @property
+    def coverage(self) -> float:
+        """Fraction of the plate seen as background at least once."""
+        return float(self._seen.mean())
+
+    def image(self) -> np.ndarray:
+        if self._seen.min() >= 1.0:
+            filled = self._plate
+        else:
+            filled = push_pull_fill(self._plate, self._seen)
+        return np.clip(filled + 0.5, 0, 255).astype(np.uint8)
+
+
+class CrossFader:
+    """Holds the restyled plate shown now and fades to a new one over ``frames`` frames.
+
+    ``set(image, fade_frames)`` starts a fade to a ``(h, w, 3)`` uint8 BGR image (0 = cut).
+    ``frame(size_px)`` advances one frame and returns the background upscaled to
+    ``(width, height)``, cached while nothing changes.
+    """
+
+    def __init__(self):
+        self._prev: np.ndarray | None = None
+        self._next: np.ndarray | None = None
+        self._step = 1.0
+        self._t = 1.0
+        self._cache: np.ndarray | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self._next is not None
+
+    def set(self, image: np.ndarray, fade_frames: int = 0) -> None:
+        if self._next is None or fade_frames <= 0 or self._next.shape != image.shape:
+            self._prev, self._t = None, 1.0
+        else:
+            self._prev = self._current_small()
+            self._t = 0.0
+            self._step = 1.0 / fade_frames
+        self._next = image
+        self._cache = None
+
+    def _current_small(self) -> np.ndarray:
+        if self._prev is None or self._t >= 1.0:
+            return self._next
+        return cv2.addWeighted(self._prev, 1.0 - self._t, self._next, self._t, 0.0)
+
+    def frame(self, size_px: tuple[int, int]) -> np.ndarray:
+        if self._next is None:
+            raise RuntimeError("no restyled background yet")
+        fading = self._prev is not None and self._t < 1.0
+        if fading:
+            self._t = min(1.0, self._t + self._step)
+            small = self._current_small()
+        elif self._cache is not None and self._cache.shape[1::-1] == tuple(size_px):
+            return self._cache
+        else:
+            small = self._next
+        full = small if small.shape[1::-1] == tuple(size_px) else cv2.resize(small, size_px, interpolation=cv2.INTER_LINEAR)
+        if not fading or self._t >= 1.0:
+            self._cache = full
+            self._prev = None
+        return full
