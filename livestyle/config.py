@@ -57,11 +57,11 @@ class MaskOptions(_Options):
     ema: float = Field(0.6, gt=0.0, le=1.0)
     refine: Literal["guided", "bilateral", "none"] = "guided"
     refine_radius_px: int = Field(6, ge=1, le=64)
-    refine_eps: float = Field(1e-3, gt=0.0, le=1.0)
+    refine_eps: float = Field(2e-4, gt=0.0, le=1.0)
     refine_scale: float = Field(0.5, gt=0.0, le=1.0)
-    low: float = Field(0.25, ge=0.0, lt=1.0)
-    high: float = Field(0.75, gt=0.0, le=1.0)
-    feather_px: float = Field(1.0, ge=0.0, le=32.0)
+    low: float = Field(0.45, ge=0.0, lt=1.0)
+    high: float = Field(0.88, gt=0.0, le=1.0)
+    feather_px: float = Field(0.75, ge=0.0, le=32.0)
 
 
 class StyleOptions(_Options):

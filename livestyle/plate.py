@@ -62,7 +62,7 @@ class CleanPlate:
         self.options = options or PlateOptions()
         w, h = size_px
         self._plate = np.zeros((h, w, 3), np.float32)
-        self._seen = np.zeros((h, w), np.float32)
+        self._seen = np.zeros((h, w), np.uint8)  # 255 = seen as background at least once
         self._frames = 0
 
     def reset(self) -> None:
@@ -70,35 +70,35 @@ class CleanPlate:
         self._seen[:] = 0
         self._frames = 0
 
-    def background_weight(self, confidence: np.ndarray) -> np.ndarray:
-        """``(height, width)`` float32: 1 where the pixel is surely background, else 0."""
+    def background_mask(self, confidence: np.ndarray) -> np.ndarray:
+        """``(height, width)`` uint8: 255 where the pixel is surely background, else 0."""
         w, h = self.size_px
         conf = confidence if confidence.shape == (h, w) else cv2.resize(confidence, (w, h), interpolation=cv2.INTER_LINEAR)
-        bg = (conf < self.options.background_below).astype(np.uint8)
-        bg = cv2.erode(bg, _ERODE, iterations=1)
-        return bg.astype(np.float32)
+        bg = (conf < self.options.background_below).view(np.uint8) * np.uint8(255)
+        return cv2.erode(bg, _ERODE, iterations=1)
 
     def update(self, frame: np.ndarray, confidence: np.ndarray) -> None:
         w, h = self.size_px
         small = frame if frame.shape[:2] == (h, w) else cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA)
-        small = small.astype(np.float32)
-        bg = self.background_weight(confidence)
-        # New pixels (never seen) take the frame at once; seen ones move by `update`.
-        rate = np.where(self._seen > 0, self.options.update, 1.0).astype(np.float32) * bg
-        self._plate += (small - self._plate) * rate[..., None]
-        np.maximum(self._seen, bg, out=self._seen)
+        bg = self.background_mask(confidence)
+        # Pixels seen before move towards the frame by `update`; new ones take it at once.
+        cv2.accumulateWeighted(small, self._plate, self.options.update, mask=bg)
+        new = cv2.bitwise_and(bg, cv2.bitwise_not(self._seen))
+        if cv2.countNonZero(new):
+            cv2.copyTo(small.astype(np.float32), new, self._plate)
+            cv2.bitwise_or(self._seen, new, dst=self._seen)
         self._frames += 1
 
     @property
     def coverage(self) -> float:
         """Fraction of the plate seen as background at least once."""
-        return float(self._seen.mean())
+        return float(self._seen.mean()) / 255.0
 
     def image(self) -> np.ndarray:
-        if self._seen.min() >= 1.0:
+        if self._seen.min() == 255:
             filled = self._plate
         else:
-            filled = push_pull_fill(self._plate, self._seen)
+            filled = push_pull_fill(self._plate, self._seen.astype(np.float32) * (1.0 / 255.0))
         return np.clip(filled + 0.5, 0, 255).astype(np.uint8)
 
 
