@@ -107,7 +107,7 @@ def _check_image(image: np.ndarray, shape: tuple[int, ...] | None) -> None:
     ok_shape = image.shape == shape if shape else (image.ndim == 3 and image.shape[2] == 3)
     if not ok_shape or image.dtype != np.uint8:
         expected = f"{shape}" if shape else "(H, W, 3)"
-        raise ValueError(f"frame image must be {expected} uint8 BGR, got {image.shape} {image.dtype}")
+        raise ValueError(f"frame image: expected {expected} uint8 BGR, got {image.shape} {image.dtype}")
 
 
 class VideoFileSink:
