@@ -91,7 +91,9 @@ def check_output_path(
     }[kind]
     if ext not in allowed:
         what = f"a {kind} output" if kind else "the output"
-        raise InputError(f"{path}: unsupported extension {ext or '(none)'!r} for {what}; use one of {_extensions(allowed)}")
+        raise InputError(
+            f"{path}: unsupported extension {ext or '(none)'!r} for {what}; use one of {_extensions(allowed)}"
+        )
     return path
 
 
@@ -149,7 +151,9 @@ class VideoFileSink:
         options = options or OutputOptions()
         self.path = check_output_path(path, kind="video")
         if options.preset not in X264_PRESETS:
-            raise InputError(f"output.preset {options.preset!r} is not an x264 preset; use one of {', '.join(X264_PRESETS)}")
+            raise InputError(
+                f"output.preset {options.preset!r} is not an x264 preset; use one of {', '.join(X264_PRESETS)}"
+            )
         if info.rate_fraction:
             rate = Fraction(*info.rate_fraction)
         elif info.rate_hz > 0:

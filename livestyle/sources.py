@@ -244,7 +244,9 @@ class ImageSource:
             raise InputError(f"{self.path}: cannot read ({err.strerror}); check its permissions") from None
         image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
         if image is None:
-            raise UnreadableInput(f"{self.path}: not a readable image; give a JPEG, PNG, BMP, WebP or TIFF file")
+            raise UnreadableInput(
+                f"{self.path}: not a readable image; give a JPEG, PNG, BMP, WebP or TIFF file"
+            )
         self._image: np.ndarray | None = image
         h, w = image.shape[:2]
         self._info = StreamInfo(width_px=w, height_px=h, rate_hz=0.0, frame_count=1, path=str(self.path))
@@ -373,7 +375,9 @@ def is_image_path(path: str | os.PathLike[str]) -> bool:
     return Path(path).suffix.lower() in IMAGE_EXTENSIONS
 
 
-def open_source(path: str | os.PathLike[str], *, max_frames: int | None = None) -> VideoFileSource | ImageSource:
+def open_source(
+    path: str | os.PathLike[str], *, max_frames: int | None = None
+) -> VideoFileSource | ImageSource:
     """Open ``path`` as a still image (by extension, see :data:`IMAGE_EXTENSIONS`) or a video.
 
     ``max_frames`` applies to videos only.

@@ -58,14 +58,16 @@ def clip_with_tone(tmp_path_factory) -> Path:
     return path
 
 
-def _audio(path: Path) -> tuple[str, Fraction, int]:
-    """(codec, duration in seconds from the packets, samples per packet) of the audio stream."""
+def _audio(path: Path) -> tuple[str, Fraction, int, list[bytes]]:
+    """(codec, duration in seconds from the packets, samples per packet, payloads) of the
+    audio stream."""
     with av.open(str(path)) as container:
         stream = container.streams.audio[0]
         packets = [p for p in container.demux(stream) if p.dts is not None]
         first, last = packets[0], packets[-1]
         duration = (last.pts + last.duration - first.pts) * stream.time_base
-        return stream.codec_context.name, duration, stream.codec_context.frame_size or 1024
+        payloads = [bytes(p) for p in packets]
+        return stream.codec_context.name, duration, stream.codec_context.frame_size or 1024, payloads
 
 
 def _decode(path: Path) -> tuple[av.video.stream.VideoStream, list[av.VideoFrame]]:
@@ -163,18 +165,20 @@ def test_close_without_frames_saves_nothing(tmp_path, clip20):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_audio_is_copied_unchanged(tmp_path, clip_with_tone):
-    target = tmp_path / "with_audio.mp4"
+@pytest.mark.parametrize("ext", [".mp4", ".mkv"])
+def test_audio_is_copied_unchanged(tmp_path, clip_with_tone, ext):
+    target = tmp_path / f"with_audio{ext}"
     with open_source(str(clip_with_tone)) as source:
         assert source.info.has_audio
         with VideoFileSink(target, source.info, audio_from=str(clip_with_tone)) as sink:
             for frame in source:
                 sink.write(frame)
         count = source.info.frame_count
-    codec_in, duration_in, frame_size = _audio(clip_with_tone)
-    codec_out, duration_out, _ = _audio(target)
+    codec_in, duration_in, frame_size, payloads_in = _audio(clip_with_tone)
+    codec_out, duration_out, _, payloads_out = _audio(target)
     assert codec_out == codec_in == "aac"
-    assert abs(duration_out - duration_in) <= Fraction(frame_size, 48000)
+    assert abs(duration_out - duration_in) < Fraction(frame_size, 48000)
+    assert payloads_out == payloads_in  # stream copy: every packet, byte for byte
     assert duration_in > Fraction(29, 10)
     with av.open(str(target)) as out:
         assert len(out.streams.audio) == 1
