@@ -6,7 +6,7 @@ virtual camera) lives in :mod:`livestyle.live`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from livestyle.config import Config
@@ -83,10 +83,15 @@ def run_file(
             return FileRunResult(out, _run_image(source, out, config))
         mode = RunningMode.VIDEO
         processor = make_processor(config, mode)
-        info = source.info
-        if max_frames is not None and info.frame_count is not None:
-            info = replace(info, frame_count=min(info.frame_count, max_frames))
-        sink = open_sink(out, info, config.output, audio_from=input_path if info.has_audio else None, progress=progress)
+        info = source.info  # frame_count is already capped at max_frames
+        sink = open_sink(
+            out,
+            info,
+            config.output,
+            audio_from=input_path if info.has_audio else None,
+            progress=progress,
+            audio_to_video_end=max_frames is not None,
+        )
         summary = Pipeline(source, processor, [sink]).run()
         return FileRunResult(out, summary)
     finally:

@@ -133,6 +133,8 @@ class VideoFileSink:
         options: crf and x264 preset; defaults to :class:`OutputOptions`.
         audio_from: a file whose audio stream to copy, or None.
         progress: show a tqdm progress bar (total ``info.frame_count``).
+        audio_to_video_end: copy audio only up to the end of the last video frame (for runs
+            limited to the first N frames); by default the whole audio stream is copied.
 
     Raises:
         InputError: bad target path or extension, unknown preset, unreadable ``audio_from``.
@@ -147,8 +149,10 @@ class VideoFileSink:
         *,
         audio_from: str | os.PathLike[str] | None = None,
         progress: bool = False,
+        audio_to_video_end: bool = False,
     ):
         options = options or OutputOptions()
+        self._audio_to_video_end = audio_to_video_end
         self.path = check_output_path(path, kind="video")
         if options.preset not in X264_PRESETS:
             raise InputError(
@@ -278,7 +282,10 @@ class VideoFileSink:
             raise ValueError(f"{self.path}: no frames were written; nothing was saved")
         try:
             self._out.mux(self._video.encode(None))
-            self._mux_audio(None)
+            end = None
+            if self._audio_to_video_end and self._last_pts is not None:
+                end = self._last_pts * self._time_base + 1 / self._rate
+            self._mux_audio(end)
             self._out.close()
             self._release()
             os.replace(self._tmp, self.path)
@@ -397,6 +404,7 @@ def open_sink(
     *,
     audio_from: str | os.PathLike[str] | None = None,
     progress: bool = False,
+    audio_to_video_end: bool = False,
 ) -> VideoFileSink | ImageSink:
     """Open an image sink for an image extension (see :data:`IMAGE_EXTENSIONS`), else a video
     sink. ``options``, ``audio_from`` and ``progress`` apply to video only.
@@ -407,4 +415,6 @@ def open_sink(
     # Live-mode sinks (virtual camera, preview window) will be chosen here.
     if Path(path).suffix.lower() in IMAGE_EXTENSIONS:
         return ImageSink(path, info)
-    return VideoFileSink(path, info, options, audio_from=audio_from, progress=progress)
+    return VideoFileSink(
+        path, info, options, audio_from=audio_from, progress=progress, audio_to_video_end=audio_to_video_end
+    )
