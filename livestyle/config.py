@@ -108,6 +108,75 @@ class OutputOptions(_Options):
     preset: str = "veryfast"
 
 
+class CameraOptions(_Options):
+    """Live camera input (:mod:`livestyle.camera`).
+
+    * ``device``: camera index (``"0"``) or device path (``"/dev/video2"``); ``--input``
+      overrides it.
+    * ``width_px`` / ``height_px``: requested capture size in pixels (0 = the camera's
+      default); a camera may give another size, the run uses what it gives.
+    * ``rate_hz``: requested frame rate in frames per second (0 = the camera's default).
+    * ``mjpg``: ask for MJPG, which many USB cameras need for HD at full rate.
+    * ``reconnect_min_s`` / ``reconnect_max_s``: back-off between attempts to reopen a lost
+      camera, in seconds (doubling from the first to the second).
+    """
+
+    device: int | str = 0
+    width_px: int = Field(0, ge=0, le=7680)
+    height_px: int = Field(0, ge=0, le=4320)
+    rate_hz: float = Field(0.0, ge=0.0, le=240.0)
+    mjpg: bool = False
+    reconnect_min_s: float = Field(0.5, gt=0.0, le=60.0)
+    reconnect_max_s: float = Field(8.0, gt=0.0, le=600.0)
+
+
+class VcamOptions(_Options):
+    """Virtual camera output (:mod:`livestyle.vcam`, pyvirtualcam).
+
+    * ``enabled``: send the output to a virtual camera (``--vcam``).
+    * ``device``: the virtual device (``/dev/video10``, ``OBS Virtual Camera``); empty = the
+      first available.
+    * ``backend``: pyvirtualcam backend name (``v4l2loopback``, ``obs``, ``unitycapture``);
+      empty = try each.
+    * ``fps``: frames per second sent to the device (0 = the camera's rate).
+    """
+
+    enabled: bool = False
+    device: str = ""
+    backend: str = ""
+    fps: float = Field(0.0, ge=0.0, le=240.0)
+
+
+class PreviewOptions(_Options):
+    """Preview window (:mod:`livestyle.window`, OpenCV highgui).
+
+    * ``enabled``: show the window in live mode (``--no-preview`` turns it off).
+    * ``overlay``: draw output fps, stylizer rate and latency over the picture (key ``f``).
+    * ``snapshot_dir``: folder where key ``s`` saves snapshots (PNG).
+    """
+
+    enabled: bool = True
+    overlay: bool = True
+    snapshot_dir: str = "."
+
+
+class LiveOptions(_Options):
+    """Live-mode behaviour (:mod:`livestyle.live`).
+
+    * ``mirror``: flip the output left-right (preview and virtual camera).
+    * ``quick_restyle``: on a style or strength change, show a half-size restyle at once,
+      then the full one (so a change is visible within about 150 ms).
+    * ``strength_step``: how much the ``+`` and ``-`` keys change ``style.strength``.
+
+    In live mode the transformer runs with ``cores - 1`` threads (at least 1) unless
+    ``style.threads`` is set, so the frame loop keeps a core.
+    """
+
+    mirror: bool = False
+    quick_restyle: bool = True
+    strength_step: float = Field(0.1, gt=0.0, le=1.0)
+
+
 class Config(_Options):
     """All options. Each field is one stage's options dataclass."""
 
@@ -116,6 +185,10 @@ class Config(_Options):
     style: StyleOptions = StyleOptions()
     plate: PlateOptions = PlateOptions()
     output: OutputOptions = OutputOptions()
+    camera: CameraOptions = CameraOptions()
+    vcam: VcamOptions = VcamOptions()
+    preview: PreviewOptions = PreviewOptions()
+    live: LiveOptions = LiveOptions()
 
 
 def _describe(err: ValidationError, source: str) -> str:
