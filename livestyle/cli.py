@@ -31,6 +31,18 @@ def _add_run(sub) -> None:
     p.add_argument("--frames", type=int, metavar="N", help="process only the first N frames")
     p.add_argument("--config", "-c", metavar="FILE", help="TOML preset (see configs/); flags override it")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    live = p.add_argument_group("live mode (no --output: camera -> preview window and/or virtual camera)")
+    live.add_argument("--live", action="store_true", help="play --input FILE as a live camera: paced at its frame rate, looped")
+    live.add_argument("--vcam", action="store_true", default=None, help="send the output to a virtual camera (pyvirtualcam)")
+    live.add_argument("--vcam-device", metavar="DEV", help="virtual camera device (e.g. /dev/video10; default: the first free one)")
+    live.add_argument("--vcam-fps", type=float, metavar="HZ", help="frames per second sent to the virtual camera (default: the camera's)")
+    live.add_argument("--mirror", action="store_true", default=None, help="flip the output left-right")
+    live.add_argument("--no-preview", action="store_false", dest="preview", default=None, help="no preview window")
+    live.add_argument("--camera-size", metavar="WxH", help="requested camera size, e.g. 1280x720")
+    live.add_argument("--camera-fps", type=float, metavar="HZ", help="requested camera frame rate")
+    live.add_argument("--mjpg", action="store_true", default=None, help="ask the camera for MJPG (HD at full rate on most USB cameras)")
+    live.add_argument("--style-rate", type=float, metavar="HZ", help="live: most restyles of the background per second")
+    live.add_argument("--duration", type=float, metavar="S", help="live: stop after S seconds")
 
 
 def _add_models(sub) -> None:
@@ -40,8 +52,14 @@ def _add_models(sub) -> None:
 
 
 def _add_styles(sub) -> None:
-    p = sub.add_parser("styles", help="list the built-in and user styles")
-    p.add_argument("action", choices=["list"], nargs="?", default="list")
+    p = sub.add_parser(
+        "styles",
+        help="list, add or remove styles",
+        description="livestyle styles list | add IMAGE --name NAME | remove NAME",
+    )
+    p.add_argument("action", choices=["list", "add", "remove"], nargs="?", default="list")
+    p.add_argument("target", nargs="?", metavar="IMAGE|NAME", help="add: the style image; remove: the style name")
+    p.add_argument("--name", help="add: the new style's name (letters, digits, '_' and '-')")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,8 +83,37 @@ def _overrides(args: argparse.Namespace) -> dict:
         "style.short_side_px": args.short_side_px,
         "segmenter.model": args.segmenter_model,
         "plate.refresh_frames": args.refresh_frames,
+        **_live_overrides(args),
     }
 
+
+def _camera_size(text: str | None) -> tuple[int | None, int | None]:
+    if text is None:
+        return None, None
+    import re
+
+    from livestyle.errors import InputError
+
+    m = re.fullmatch(r"\s*(\d+)\s*[xX*]\s*(\d+)\s*", text)
+    if not m:
+        raise InputError(f"--camera-size {text!r}: expected WIDTHxHEIGHT, e.g. 1280x720")
+    return int(m.group(1)), int(m.group(2))
+
+
+def _live_overrides(args: argparse.Namespace) -> dict:
+    width, height = _camera_size(getattr(args, "camera_size", None))
+    return {
+        "vcam.enabled": getattr(args, "vcam", None),
+        "vcam.device": getattr(args, "vcam_device", None),
+        "vcam.fps": getattr(args, "vcam_fps", None),
+        "live.mirror": getattr(args, "mirror", None),
+        "preview.enabled": getattr(args, "preview", None),
+        "camera.width_px": width,
+        "camera.height_px": height,
+        "camera.rate_hz": getattr(args, "camera_fps", None),
+        "camera.mjpg": getattr(args, "mjpg", None),
+        "plate.style_rate_hz": getattr(args, "style_rate", None),
+    }
 
 def cmd_run(args: argparse.Namespace) -> int:
     from livestyle.config import load_config
@@ -92,11 +139,13 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_styles(args: argparse.Namespace) -> int:
-    from livestyle.stylize import builtin_styles
+    from livestyle.gallery import styles_main
 
-    for name in builtin_styles():
-        print(f"{name:24s} built-in")
-    return 0
+    if args.action == "add":
+        return styles_main("add", image=args.target, name=args.name)
+    if args.action == "remove":
+        return styles_main("remove", name=args.target or args.name)
+    return styles_main("list")
 
 
 COMMANDS = {"run": cmd_run, "models": cmd_models, "styles": cmd_styles}

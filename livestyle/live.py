@@ -1,20 +1,654 @@
-"""Live mode: camera in, preview window and virtual camera out (see issue: live mode)."""
+"""Live mode: camera in, preview window and virtual camera out, hot keys.
+
+``livestyle run`` without ``--output`` comes here (:func:`run_live`)::
+
+    livestyle run --vcam                      # first camera -> virtual camera + preview
+    livestyle run --input 1 --no-preview --vcam
+    livestyle run --input clip.mp4 --live     # a file played as a camera, at its frame rate
+
+Threads (see :mod:`livestyle.pipeline`): the camera's grabber keeps only the newest frame; the
+pipeline's reader hands it on through a one-slot queue (stale frames are dropped); the
+processor segments and composites every frame; the stylizer restyles the clean plate on its own
+thread as often as the CPU allows, capped by ``plate.style_rate_hz``, and the output never
+waits for it; the writer hands frames to the :class:`LiveController` (rates, latencies), the
+virtual camera (whose sender re-sends at a steady rate) and the preview window, which the
+**main thread** shows and whose keys it handles.
+
+A style or strength change (keys ``n``/``p``/``+``/``-``/``0``) is applied on the processor
+thread at its next frame: a half-size restyle is shown at once (a cut, no cross-fade), then the
+full-size one as soon as the stylizer has it. Results of restyles started before the change are
+thrown away. The time from key press to the first output frame with the new style is logged
+and shown in the overlay.
+
+Ctrl-C (SIGINT), SIGTERM, ``q`` or Esc stop every thread, release the camera and the virtual
+camera, and :func:`run_live` returns 0.
+"""
 
 from __future__ import annotations
 
-import glob
+import collections
+import logging
+import os
+import signal
 import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Iterator
 
-from livestyle.errors import DeviceError
+import cv2
+import numpy as np
+
+from livestyle.config import Config
+from livestyle.errors import DeviceError, InputError, LivestyleError, PipelineError
+from livestyle.pipeline import FrameProcessor, Pipeline, RunSummary, Stats
+from livestyle.protocols import Frame, RunningMode, Segmenter, StreamInfo, Stylizer
+from livestyle.stylize import MagentaStylizer
+
+log = logging.getLogger(__name__)
 
 
-def run_live(args, config) -> int:
-    """Run on a camera. Without a camera, one clear error that shows how to pass a file."""
-    if args.input is None and sys.platform.startswith("linux") and not glob.glob("/dev/video*"):
-        raise DeviceError(
-            "no camera found on this machine; to restyle a file run "
-            "'livestyle run --input FILE.mp4 --output OUT.mp4' (or 'make demo INPUT=FILE.mp4 OUTPUT=OUT.mp4')"
+def live_threads(cpu_count: int | None = None) -> int:
+    """Transformer threads for live mode: all cores but one (at least 1), so the frame loop
+    keeps a core."""
+    n = cpu_count if cpu_count is not None else (os.cpu_count() or 2)
+    return max(1, n - 1)
+
+
+def live_config(config: Config) -> Config:
+    """``config`` with live-mode thread counts: ``style.threads`` = :func:`live_threads` unless
+    it was set explicitly (preset file or flag)."""
+    if "threads" in config.style.model_fields_set:
+        return config
+    style = config.style.model_copy(update={"threads": live_threads()})
+    return config.model_copy(update={"style": style})
+
+
+@dataclass
+class _Command:
+    generation: int
+    style: str | None = None
+    strength: float | None = None
+    effect: bool | None = None
+    t_ns: int = 0
+
+
+CAMERA_LOST_TEXT = "camera lost - reconnecting..."
+
+
+def draw_camera_lost(image: np.ndarray) -> np.ndarray:
+    """A copy of ``image`` (``(H, W, 3)`` uint8 BGR) with a "camera lost" band at the bottom."""
+    out = image.copy()
+    h, w = out.shape[:2]
+    scale = max(0.5, min(1.2, w / 1200.0))
+    band = int(44 * scale)
+    roi = out[h - band :, :]
+    cv2.convertScaleAbs(roi, dst=roi, alpha=0.45)
+    cv2.rectangle(out, (0, h - band), (w - 1, h - 1), (0, 0, 200), 3)
+    org = (12, h - band // 2 + int(10 * scale))
+    cv2.putText(out, CAMERA_LOST_TEXT, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 4, cv2.LINE_AA)
+    cv2.putText(out, CAMERA_LOST_TEXT, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (90, 90, 255), 2, cv2.LINE_AA)
+    return out
+
+
+class LiveFrameProcessor(FrameProcessor):
+    """:class:`~livestyle.pipeline.FrameProcessor` for live mode, with style changes.
+
+    Adds to the base class, all on the processor thread:
+
+    * :meth:`request` queues a change (style name, strength, effect on/off) from any thread;
+      it is applied at the start of the next frame, and each change has a *generation*;
+    * after a change, a quick restyle at half the transformer size is shown at once (a cut),
+      and a full-size restyle is queued ahead of the rate cap; results of older generations
+      are dropped;
+    * each output frame's ``meta`` gets ``alpha`` (the ``(H, W)`` float32 matte),
+      ``style_gen`` (the generation shown), ``style``, ``strength`` and ``effect``;
+    * while the camera is lost (``meta["camera_lost"]``) the last output is repeated with a
+      "camera lost" band instead of processing the same frame again.
+
+    Args:
+        segmenter, stylizer, config, stats: as for :class:`~livestyle.pipeline.FrameProcessor`.
+        quick_restyle: show a half-size restyle right after a change.
+    """
+
+    def __init__(self, segmenter: Segmenter, stylizer: Stylizer, config: Config, stats: Stats | None = None,
+                 *, quick_restyle: bool = True):
+        super().__init__(segmenter, stylizer, config, RunningMode.LIVE, stats)
+        self._main = stylizer
+        self._quick: MagentaStylizer | None = None
+        if quick_restyle and isinstance(stylizer, MagentaStylizer) and stylizer.backend.fixed_size is None:
+            half = max(64, config.style.short_side_px // 2)
+            opts = stylizer.options.model_copy(update={"short_side_px": half})
+            self._quick = MagentaStylizer(opts, backend=stylizer.backend)
+        self._commands: collections.deque[_Command] = collections.deque()
+        self.generation = 0
+        self.shown_generation = 0
+        self.effect_on = True
+        self._change_pending = False
+        self._cut_next = False
+        self._last_out: np.ndarray | None = None
+        self.quick_restyles = 0
+        self.stale_dropped = 0
+
+    @property
+    def style_name(self) -> str:
+        return getattr(self._main, "style_name", "")
+
+    @property
+    def strength(self) -> float:
+        return float(getattr(self._main, "strength", 1.0))
+
+    def request(self, command: _Command) -> None:
+        """Queue a change (thread-safe); applied at the next frame."""
+        self._commands.append(command)
+
+    def _apply_commands(self) -> None:
+        while self._commands:
+            cmd = self._commands.popleft()
+            try:
+                if cmd.style is not None:
+                    self._main.set_style(cmd.style)
+                if cmd.strength is not None:
+                    self._main.strength = float(cmd.strength)
+            except LivestyleError as err:
+                log.warning("style change failed: %s", err)
+                continue
+            if cmd.effect is not None:
+                self.effect_on = cmd.effect
+                self.stylizer = self._main if cmd.effect else None
+            self.generation = cmd.generation
+            if self.effect_on:
+                self._change_pending = True
+            else:
+                self.shown_generation = cmd.generation
+
+    def _schedule_live(self) -> None:
+        now = time.perf_counter()
+        st = self.state
+        gen = self.generation
+        if self._change_pending:
+            self._change_pending = False
+            plate = self.plate.image()
+            if self._quick is not None:
+                self._quick.style_vector = self._main.style_vector
+                self._quick.strength = self._main.strength
+                t0 = time.perf_counter()
+                self.fader.set(self._quick.stylize(plate), 0)
+                self.stats.add("quick_stylize", (time.perf_counter() - t0) * 1000.0)
+                self.shown_generation = gen
+                self.quick_restyles += 1
+            self._cut_next = True
+            if self.worker.submit((gen, st.refreshes_submitted), plate, block=False):
+                st.refreshes_submitted += 1
+                st.last_submit_s = now
+            else:
+                st.last_submit_s = 0.0  # submit as soon as the worker has room
+        elif self.worker.idle and now - st.last_submit_s >= 1.0 / self.config.plate.style_rate_hz:
+            if self.worker.submit((gen, st.refreshes_submitted), self.plate.image(), block=False):
+                st.refreshes_submitted += 1
+                st.last_submit_s = now
+        result = self.worker.poll()
+        if result is not None:
+            (rgen, _), image = result
+            if rgen != gen:
+                self.stale_dropped += 1
+                return
+            cut = self._cut_next or not self.fader.ready
+            self.fader.set(image, 0 if cut else self.config.plate.crossfade_frames)
+            self._cut_next = False
+            self.shown_generation = gen
+            st.refreshes_shown += 1
+
+    def process(self, frame: Frame) -> Frame:
+        """Output frame for ``frame`` (same size, uint8 BGR), with the ``meta`` listed above."""
+        self._apply_commands()
+        if frame.meta.get("camera_lost") and self._last_out is not None:
+            out_image = draw_camera_lost(self._last_out)
+            alpha = self.last_alpha
+        else:
+            out = super().process(frame)
+            out_image, alpha = out.image, self.last_alpha
+            self._last_out = out_image
+            if frame.meta.get("camera_lost"):
+                out_image = draw_camera_lost(out_image)
+        meta = dict(frame.meta)
+        meta.update(
+            alpha=alpha, style_gen=self.shown_generation, style=self.style_name,
+            strength=self.strength, effect=self.effect_on,
+        )  # fmt: skip
+        return Frame(out_image, frame.index, frame.timestamp_ms, frame.capture_ns, frame.pts, meta)
+
+
+class _Rate:
+    def __init__(self, keep: int = 90):
+        self._t: collections.deque[int] = collections.deque(maxlen=keep)
+
+    def tick(self, t_ns: int) -> None:
+        self._t.append(t_ns)
+
+    def hz(self, now_ns: int | None = None, window_s: float = 3.0) -> float:
+        now_ns = now_ns or time.perf_counter_ns()
+        ts = [t for t in self._t if now_ns - t <= window_s * 1e9]
+        if len(ts) < 2 or ts[-1] == ts[0]:
+            return 0.0
+        return (len(ts) - 1) / ((ts[-1] - ts[0]) / 1e9)
+
+
+class LiveController:
+    """Takes the hot keys' requests to the processor, and measures the output.
+
+    It is also a sink (put it first in the pipeline's sinks): ``write`` records the output
+    rate, capture-to-output latency, and when the first frame of a requested style change
+    comes out (:attr:`change_latencies_ms`, logged).
+
+    Args:
+        processor: the :class:`LiveFrameProcessor`.
+        styles: names cycled by ``n``/``p`` (built-in then user styles).
+        on_quit: called by :meth:`quit` (stops the pipeline).
+        strength_step: ``+``/``-`` step.
+    """
+
+    def __init__(self, processor: LiveFrameProcessor, styles: list[str], on_quit=None, strength_step: float = 0.1):
+        self.processor = processor
+        self.stats = processor.stats
+        current = processor.style_name
+        self.styles = list(styles) if current in styles else [current, *styles]
+        self._index = self.styles.index(current) if self.styles else 0
+        self.strength = processor.strength
+        self.effect_on = True
+        self.strength_step = strength_step
+        self.on_quit = on_quit
+        self._lock = threading.Lock()
+        self._gen = 0
+        self._pending: dict[int, int] = {}
+        self._out = _Rate()
+        self._latency_ms = 0.0
+        self.change_latencies_ms: list[float] = []
+        self.frames_out = 0
+        self.quit_requested = False
+
+    # -- requests (any thread) ------------------------------------------------------------
+    def _send(self, **kw) -> int:
+        with self._lock:
+            self._gen += 1
+            gen = self._gen
+            t = time.perf_counter_ns()
+            self._pending[gen] = t
+        self.processor.request(_Command(gen, t_ns=t, **kw))
+        return gen
+
+    @property
+    def style(self) -> str:
+        return self.styles[self._index] if self.styles else ""
+
+    def set_style(self, name: str) -> int:
+        """Switch to style ``name`` (a built-in or user name, or an image path)."""
+        if name in self.styles:
+            self._index = self.styles.index(name)
+        else:
+            self.styles.insert(self._index + 1, name)
+            self._index += 1
+        return self._send(style=name, effect=True if not self.effect_on else None)
+
+    def next_style(self, step: int = 1) -> int:
+        """Next (``step=1``) or previous (``-1``) style in :attr:`styles`; turns the effect on."""
+        if not self.styles:
+            return self._gen
+        self._index = (self._index + step) % len(self.styles)
+        effect = None if self.effect_on else True
+        self.effect_on = True
+        log.info("style: %s", self.style)
+        return self._send(style=self.style, effect=effect)
+
+    def toggle_effect(self) -> int:
+        self.effect_on = not self.effect_on
+        log.info("effect %s", "on" if self.effect_on else "off")
+        return self._send(effect=self.effect_on)
+
+    def change_strength(self, direction: float) -> int:
+        """Strength up (``direction > 0``) or down by ``strength_step``, within [0, 1]."""
+        step = self.strength_step if direction > 0 else -self.strength_step
+        self.strength = float(np.clip(round(self.strength + step, 3), 0.0, 1.0))
+        log.info("strength: %.0f%%", 100 * self.strength)
+        return self._send(strength=self.strength)
+
+    def quit(self) -> None:
+        self.quit_requested = True
+        if self.on_quit is not None:
+            self.on_quit()
+
+    # -- sink (writer thread) ---------------------------------------------------------------
+    def write(self, frame: Frame) -> None:
+        now = time.perf_counter_ns()
+        self._out.tick(now)
+        self.frames_out += 1
+        if frame.capture_ns:
+            ms = (now - frame.capture_ns) / 1e6
+            self._latency_ms = ms if self.frames_out == 1 else 0.9 * self._latency_ms + 0.1 * ms
+        gen = frame.meta.get("style_gen", 0)
+        if self._pending:
+            with self._lock:
+                done = [g for g in self._pending if g <= gen]
+                t_key = self._pending[max(done)] if done else None
+                for g in done:
+                    del self._pending[g]
+            if t_key is not None:
+                ms = (now - t_key) / 1e6
+                self.change_latencies_ms.append(ms)
+                log.info("change visible after %.0f ms (key press to first output frame)", ms)
+
+    def close(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass
+
+    # -- status (any thread) -----------------------------------------------------------------
+    def style_hz(self, window_s: float = 5.0) -> float:
+        done = self.stats.style_done_ns[-60:]
+        now = time.perf_counter_ns()
+        done = [t for t in done if now - t <= window_s * 1e9]
+        if len(done) < 2:
+            return 0.0
+        return (len(done) - 1) / ((done[-1] - done[0]) / 1e9)
+
+    def status(self) -> dict:
+        """``out_fps``, ``style_hz``, ``latency_ms``, ``style``, ``strength``, ``effect``,
+        ``change_ms`` (the last style-change latency, or 0)."""
+        return {
+            "out_fps": self._out.hz(),
+            "style_hz": self.style_hz(),
+            "latency_ms": self._latency_ms,
+            "style": self.processor.style_name,
+            "strength": self.processor.strength,
+            "effect": self.processor.effect_on,
+            "change_ms": self.change_latencies_ms[-1] if self.change_latencies_ms else 0.0,
+        }
+
+
+class _LimitedSource:
+    """At most ``n`` frames of a live source."""
+
+    def __init__(self, source, n: int):
+        self.source, self.n = source, n
+        self.mode = source.mode
+
+    @property
+    def info(self) -> StreamInfo:
+        return self.source.info
+
+    def __iter__(self) -> Iterator[Frame]:
+        for i, frame in enumerate(self.source):
+            if i >= self.n:
+                return
+            yield frame
+
+    def close(self) -> None:
+        self.source.close()
+
+
+@dataclass
+class LiveResult:
+    """What a live run did: ``summary`` (frames in/out, dropped, wall time), ``out_fps``
+    (output frames per second), ``style_hz`` (full restyles per second), ``change_ms``
+    (key-to-output latency of each style change), ``vcam_sent`` (frames sent to the virtual
+    camera), ``snapshots``."""
+
+    summary: RunSummary
+    out_fps: float = 0.0
+    style_hz: float = 0.0
+    style_refreshes: int = 0
+    change_ms: list[float] = field(default_factory=list)
+    vcam_sent: int = 0
+    vcam_fps: float = 0.0
+    frames_shown: int = 0
+    camera_losses: int = 0
+    camera_reconnects: int = 0
+    snapshots: list = field(default_factory=list)
+
+    def line(self) -> str:
+        s = self.summary
+        parts = [
+            f"live: {s.frames_out} frames out in {s.wall_s:.1f} s ({self.out_fps:.1f} fps)",
+            f"stylizer {self.style_hz:.1f} Hz ({self.style_refreshes} restyles)",
+            f"{s.dropped} stale frames dropped",
+        ]
+        if self.vcam_sent:
+            parts.append(f"virtual camera {self.vcam_sent} frames ({self.vcam_fps:.1f} fps)")
+        if self.change_ms:
+            parts.append(
+                f"style change visible after {np.median(self.change_ms):.0f} ms median, {max(self.change_ms):.0f} ms max"
+            )
+        if self.camera_losses:
+            parts.append(f"camera lost {self.camera_losses}x, reopened {self.camera_reconnects}x")
+        return ", ".join(parts)
+
+
+class LiveSession:
+    """A live run: source -> :class:`LiveFrameProcessor` -> controller, virtual camera, window.
+
+    Args:
+        source: a live :class:`~livestyle.protocols.Source` (e.g.
+            :class:`~livestyle.camera.CameraSource`); closed by :meth:`run`.
+        config: options (use :func:`live_config` for live thread counts).
+        processor: a ready processor (default: built from ``config``).
+        preview: show the preview window (the display must have been checked).
+        vcam: send to a virtual camera (``config.vcam`` gives device, backend and fps).
+        max_frames: stop after this many camera frames; duration_s: after this many seconds.
+
+    Raises (from the constructor):
+        DeviceError: no virtual camera device; BackendNotInstalled: no pyvirtualcam.
+        InputError, ModelError: bad style or missing model.
+    """
+
+    def __init__(self, source, config: Config, *, processor: LiveFrameProcessor | None = None,
+                 preview: bool = True, vcam: bool = False, max_frames: int | None = None,
+                 duration_s: float | None = None):
+        from livestyle.gallery import all_style_names
+
+        self.source = source
+        self.config = config
+        self.duration_s = duration_s
+        self.processor = processor or build_processor(config)
+        self.controller = LiveController(
+            self.processor, all_style_names(), on_quit=self.stop, strength_step=config.live.strength_step
         )
-    if args.output is None and args.input is not None:
-        raise DeviceError("--output is needed for a file input (live preview of files is not available yet)")
-    raise DeviceError("live camera mode is not available yet; pass --input FILE --output OUT")
+        self.sinks: list = [self.controller]
+        self.vcam = None
+        self.window = None
+        info = source.info
+        try:
+            if vcam:
+                from livestyle.vcam import VirtualCameraSink
+
+                o = config.vcam
+                self.vcam = VirtualCameraSink(
+                    info.width_px, info.height_px, o.fps or info.rate_hz or 30.0,
+                    device=o.device or None, backend=o.backend or None, mirror=config.live.mirror,
+                )  # fmt: skip
+                self.sinks.append(self.vcam)
+            if preview:
+                from livestyle.window import PreviewWindow
+
+                self.window = PreviewWindow(
+                    self.controller, overlay=config.preview.overlay, mirror=config.live.mirror,
+                    snapshot_dir=config.preview.snapshot_dir, check=False,
+                )  # fmt: skip
+                self.sinks.append(self.window)
+        except BaseException:
+            if self.vcam is not None:
+                self.vcam.close()
+            self.processor.close()
+            raise
+        src = _LimitedSource(source, max_frames) if max_frames else source
+        self.pipeline = Pipeline(src, self.processor, self.sinks)
+        self._error: BaseException | None = None
+        self._summary: RunSummary | None = None
+
+    def stop(self) -> None:
+        """Ask every thread to stop (thread-safe, also from a signal handler)."""
+        self.pipeline.stop()
+
+    def _run_pipeline(self) -> None:
+        try:
+            self._summary = self.pipeline.run()
+        except BaseException as err:  # noqa: BLE001 - re-raised on the calling thread
+            self._error = err
+        finally:
+            if self.window is not None:
+                self.window.close()
+
+    def run(self, *, handle_signals: bool = True) -> LiveResult:
+        """Run until the source ends, a stop (``q``, Ctrl-C, SIGTERM, ``duration_s``) or a
+        failure. The calling thread owns the preview window.
+
+        Raises:
+            PipelineError: a stage failed (camera, processing, a sink).
+        """
+        thread = threading.Thread(target=self._run_pipeline, name="livestyle-pipeline", daemon=True)
+        old_handlers = {}
+        if handle_signals and threading.current_thread() is threading.main_thread():
+            def on_signal(signum, _frame):
+                if self.pipeline.stopped:  # a second Ctrl-C: give up waiting
+                    raise KeyboardInterrupt
+                log.info("stopping (signal %d)", signum)
+                self.stop()
+
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                old_handlers[sig] = signal.signal(sig, on_signal)
+        timer = threading.Timer(self.duration_s, self.stop) if self.duration_s else None
+        t0 = time.perf_counter()
+        cv_threads = cv2.getNumThreads()
+        cv2.setNumThreads(1)  # OpenCV's own pool would compete with the stylizer's core
+        try:
+            thread.start()
+            if timer is not None:
+                timer.daemon = True
+                timer.start()
+            while thread.is_alive():
+                if self.window is not None:
+                    if not self.window.pump(0.02) and thread.is_alive():
+                        self.stop()
+                        thread.join(0.05)
+                else:
+                    thread.join(0.1)
+        finally:
+            self.stop()
+            thread.join(timeout=15)
+            if timer is not None:
+                timer.cancel()
+            if self.window is not None:
+                self.window.destroy()
+            if self.vcam is not None:
+                self.vcam.close()
+            self.source.close()
+            cv2.setNumThreads(cv_threads)
+            for sig, h in old_handlers.items():
+                signal.signal(sig, h)
+        if self._error is not None:
+            raise self._error
+        summary = self._summary or RunSummary(stats=self.processor.stats)
+        wall = max(summary.wall_s or (time.perf_counter() - t0), 1e-9)
+        st = self.processor.stats
+        done = st.style_done_ns
+        style_hz = (len(done) - 1) / ((done[-1] - done[0]) / 1e9) if len(done) >= 2 else 0.0
+        return LiveResult(
+            summary=summary,
+            out_fps=summary.frames_out / wall,
+            style_hz=style_hz,
+            style_refreshes=len(done),
+            change_ms=list(self.controller.change_latencies_ms),
+            vcam_sent=self.vcam.frames_sent if self.vcam else 0,
+            vcam_fps=(self.vcam.frames_sent / wall) if self.vcam else 0.0,
+            frames_shown=self.window.frames_shown if self.window else 0,
+            camera_losses=getattr(self.source, "losses", 0),
+            camera_reconnects=getattr(self.source, "reconnects", 0),
+            snapshots=list(self.window.snapshots) if self.window else [],
+        )
+
+
+def build_processor(config: Config, stats: Stats | None = None) -> LiveFrameProcessor:
+    """Segmenter (``auto`` = landscape) + Magenta stylizer for live mode.
+
+    Raises:
+        InputError: unknown or unreadable style. ModelError: a model is missing or corrupt.
+    """
+    from livestyle.segment import SelfieSegmenter, resolve_selfie_model
+
+    segmenter = SelfieSegmenter(resolve_selfie_model(config.segmenter, RunningMode.LIVE), config.segmenter.threads)
+    stylizer = MagentaStylizer(config.style)
+    return LiveFrameProcessor(segmenter, stylizer, config, quick_restyle=config.live.quick_restyle)
+
+
+def _setup_logging() -> None:
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(level=logging.INFO, format="livestyle: %(message)s", stream=sys.stderr)
+
+
+def run_live(args, config: Config) -> int:
+    """``livestyle run`` without ``--output``: a camera (or ``--input FILE --live``) to the
+    preview window and/or the virtual camera. Returns 0 after a clean stop.
+
+    Raises:
+        DeviceError: no camera (one line that shows how to restyle a file instead), no display
+            for the preview without ``--vcam``, or no virtual camera device.
+        InputError: a file input without ``--output`` or ``--live``; bad options.
+        PipelineError: a stage failed while running.
+    """
+    from livestyle.camera import NO_CAMERA_MESSAGE, cameras_present, looks_like_camera, open_camera
+    from livestyle.window import display_problem
+
+    spec = args.input
+    file_live = bool(getattr(args, "live", False))
+    if spec is not None and not looks_like_camera(spec) and not file_live:
+        raise InputError(
+            f"{spec}: a file input needs --output OUT.mp4, or --live to play it as a live camera"
+        )
+    if spec is None and not file_live and cameras_present() is False:
+        raise DeviceError(NO_CAMERA_MESSAGE)
+    vcam = config.vcam.enabled
+    preview = config.preview.enabled
+    if not preview and not vcam:
+        raise InputError("--no-preview without --vcam leaves nothing to show; add --vcam or drop --no-preview")
+    if preview:
+        problem = display_problem()
+        if problem and not vcam:
+            raise DeviceError(
+                f"{problem}: the preview window needs a desktop session; add --vcam --no-preview to send the "
+                "output to a virtual camera only, or restyle a file with --output OUT.mp4"
+            )
+        if problem:
+            print(f"livestyle: {problem}: no preview window, virtual camera only", file=sys.stderr)
+            preview = False
+    config = live_config(config)
+    _setup_logging()
+    source = open_camera(spec, config.camera, file_as_camera=file_live)
+    try:
+        frames = getattr(args, "frames", None)
+        if frames is not None and frames < 1:
+            raise InputError(f"--frames {frames}: must be at least 1")
+        session = LiveSession(
+            source, config, preview=preview, vcam=vcam, max_frames=frames,
+            duration_s=getattr(args, "duration", None),
+        )  # fmt: skip
+    except BaseException:
+        source.close()
+        raise
+    info = source.info
+    outs = [n for n, on in (("preview window", preview), (f"virtual camera {session.vcam.device}" if vcam else "", vcam)) if on]
+    print(
+        f"livestyle: live: {getattr(source.backend, 'name', 'camera')} {info.width_px}x{info.height_px} "
+        f"at {info.rate_hz:.2f} fps -> {' + '.join(outs)}; style {config.style.style}; "
+        f"{'press h for keys, q to quit' if preview else 'Ctrl-C to stop'}",
+        file=sys.stderr, flush=True,
+    )  # fmt: skip
+    result = session.run()
+    print(f"livestyle: {result.line()}", file=sys.stderr, flush=True)
+    return 0
+
+
+__all__ = [
+    "LiveController", "LiveFrameProcessor", "LiveResult", "LiveSession", "build_processor",
+    "draw_camera_lost", "live_config", "live_threads", "run_live",
+]  # fmt: skip
