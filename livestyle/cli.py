@@ -31,6 +31,7 @@ def _add_run(sub) -> None:
     p.add_argument("--frames", type=int, metavar="N", help="process only the first N frames")
     p.add_argument("--config", "-c", metavar="FILE", help="TOML preset (see configs/); flags override it")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_effects(p)
     live = p.add_argument_group("live mode (no --output: camera -> preview window and/or virtual camera)")
     live.add_argument("--live", action="store_true", help="play --input FILE as a live camera: paced at its frame rate, looped")
     live.add_argument("--vcam", action="store_true", default=None, help="send the output to a virtual camera (pyvirtualcam)")
@@ -43,6 +44,39 @@ def _add_run(sub) -> None:
     live.add_argument("--mjpg", action="store_true", default=None, help="ask the camera for MJPG (HD at full rate on most USB cameras)")
     live.add_argument("--style-rate", type=float, metavar="HZ", help="live: most restyles of the background per second")
     live.add_argument("--duration", type=float, metavar="S", help="live: stop after S seconds")
+
+
+def _add_effects(p) -> None:
+    from livestyle.effects import EFFECTS
+
+    g = p.add_argument_group("effects and segmentation")
+    g.add_argument("--effect", "-e", metavar="NAME", help=f"the effect: {', '.join(EFFECTS)} (default style)")
+    g.add_argument("--target", choices=["background", "person"], help="what the effect changes (default background)")
+    g.add_argument("--person-style", metavar="STYLE", help="style the person too (or, with --target person, instead of --style)")
+    g.add_argument("--blur-strength", type=float, metavar="S", help="blur: strength in (0, 1] (default 0.5)")
+    g.add_argument("--background", "-b", metavar="FILE", help="replace: background image or video (loops)")
+    g.add_argument("--fit", metavar="FIT", help="replace: cover (default), contain or stretch")
+    g.add_argument("--light-wrap", type=float, nargs="?", const=0.5, metavar="S", help="let the background's light wrap the person's edge (S in [0, 1], default 0.5)")
+    g.add_argument("--color-method", choices=["linear", "histogram", "reinhard"], help="color: linear colour map (default), histogram matching, or Reinhard in Lab")
+    g.add_argument("--segmenter", choices=["selfie", "deeplab"], dest="segmenter_kind", help="selfie (default) or deeplab (PASCAL VOC classes)")
+    g.add_argument("--classes", metavar="LIST", help="deeplab: classes kept out of the effect, e.g. person,car (default person)")
+    g.add_argument("--mask", choices=["soft", "hard"], dest="mask_mode", help="soft matte (default) or the seed's binarized mask")
+
+
+def _effect_overrides(args: argparse.Namespace) -> dict:
+    return {
+        "effect.name": getattr(args, "effect", None),
+        "effect.target": getattr(args, "target", None),
+        "effect.person_style": getattr(args, "person_style", None),
+        "effect.blur_strength": getattr(args, "blur_strength", None),
+        "effect.background": getattr(args, "background", None),
+        "effect.fit": getattr(args, "fit", None),
+        "effect.light_wrap": getattr(args, "light_wrap", None),
+        "effect.color_method": getattr(args, "color_method", None),
+        "segmenter.kind": getattr(args, "segmenter_kind", None),
+        "segmenter.classes": getattr(args, "classes", None),
+        "mask.mode": getattr(args, "mask_mode", None),
+    }
 
 
 def _add_models(sub) -> None:
@@ -83,6 +117,7 @@ def _overrides(args: argparse.Namespace) -> dict:
         "style.short_side_px": args.short_side_px,
         "segmenter.model": args.segmenter_model,
         "plate.refresh_frames": args.refresh_frames,
+        **_effect_overrides(args),
         **_live_overrides(args),
     }
 
@@ -114,6 +149,7 @@ def _live_overrides(args: argparse.Namespace) -> dict:
         "camera.mjpg": getattr(args, "mjpg", None),
         "plate.style_rate_hz": getattr(args, "style_rate", None),
     }
+
 
 def cmd_run(args: argparse.Namespace) -> int:
     from livestyle.config import load_config

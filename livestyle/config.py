@@ -18,9 +18,9 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from livestyle.errors import InputError
+from livestyle.errors import InputError, LivestyleError
 
 
 class _Options(BaseModel):
@@ -37,6 +37,20 @@ class SegmenterOptions(_Options):
 
     model: Literal["auto", "general", "landscape"] = "auto"
     threads: int = Field(1, ge=1, le=64)
+    # ``kind``: ``selfie`` (MediaPipe, above) or ``deeplab`` (DeepLabV3, 21 PASCAL VOC classes;
+    # :mod:`livestyle.deeplab`). ``classes``: the DeepLab classes kept out of the effect.
+    kind: Literal["selfie", "deeplab"] = "selfie"
+    classes: tuple[str, ...] = ("person",)
+
+    @field_validator("classes", mode="before")
+    @classmethod
+    def _check_classes(cls, value):
+        from livestyle.deeplab import parse_classes
+
+        try:
+            return parse_classes(value)
+        except LivestyleError as err:
+            raise ValueError(str(err)) from None
 
 
 class MaskOptions(_Options):
@@ -62,6 +76,9 @@ class MaskOptions(_Options):
     low: float = Field(0.45, ge=0.0, lt=1.0)
     high: float = Field(0.88, gt=0.0, le=1.0)
     feather_px: float = Field(0.75, ge=0.0, le=32.0)
+    # ``mode``: ``soft`` (the matte above) or ``hard`` (the seed's binarized mask: resize, blur,
+    # Otsu threshold; :class:`livestyle.deeplab.HardMaskRefiner`).
+    mode: Literal["soft", "hard"] = "soft"
 
 
 class StyleOptions(_Options):
@@ -177,6 +194,47 @@ class LiveOptions(_Options):
     strength_step: float = Field(0.1, gt=0.0, le=1.0)
 
 
+class EffectOptions(_Options):
+    """The effect (:mod:`livestyle.effects`) and what it applies to.
+
+    * ``name``: ``style`` (neural style, :class:`StyleOptions`), ``blur``, ``replace``,
+      ``cartoon``, ``pencil``, ``oil``, ``watercolor``, ``color`` or ``none``.
+    * ``target``: ``background`` (keep the person) or ``person`` (restyle the person, keep the
+      background).
+    * ``person_style``: a style for the person layer (``style`` effect): with target
+      ``person`` it replaces ``style.style``; with target ``background`` the person is styled
+      with it too.
+    * ``blur_strength``: background blur in (0, 1]; the Gaussian sigma is
+      ``0.06 * strength`` of the frame's short side.
+    * ``background``: image or video file for ``replace`` (a video loops).
+    * ``fit``: how ``background`` fills the frame: ``cover`` (crop), ``contain`` (letterbox)
+      or ``stretch``.
+    * ``light_wrap``: how much of the new background's light spills onto the kept edge
+      (0 = off).
+    * ``color_method``: ``linear`` (mean and colour covariance, one affine colour map; the
+      fastest), ``histogram`` (per-channel histogram matching through a lookup table) or
+      ``reinhard`` (mean and spread in Lab); see :mod:`livestyle.effects.color`.
+    """
+
+    name: str = "style"
+    target: Literal["background", "person"] = "background"
+    person_style: str | None = None
+    blur_strength: float = Field(0.5, gt=0.0, le=1.0)
+    background: str | None = None
+    fit: Literal["cover", "contain", "stretch"] = "cover"
+    light_wrap: float = Field(0.0, ge=0.0, le=1.0)
+    color_method: Literal["linear", "histogram", "reinhard"] = "linear"
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str) -> str:
+        from livestyle.effects import EFFECTS
+
+        if value not in EFFECTS:
+            raise ValueError(f"unknown effect {value!r}; choose one of: {', '.join(EFFECTS)}")
+        return value
+
+
 class Config(_Options):
     """All options. Each field is one stage's options dataclass."""
 
@@ -189,6 +247,7 @@ class Config(_Options):
     vcam: VcamOptions = VcamOptions()
     preview: PreviewOptions = PreviewOptions()
     live: LiveOptions = LiveOptions()
+    effect: EffectOptions = EffectOptions()
 
 
 def _describe(err: ValidationError, source: str) -> str:

@@ -201,6 +201,15 @@ class FrameProcessor:
         config: :class:`~livestyle.config.Config`.
         mode: the running mode.
         stats: where stage times go.
+        compositor: default: :class:`AlphaCompositor`, with light wrap if
+            ``config.effect.light_wrap`` > 0.
+        person_layer: a per-frame effect whose ``render(frame, alpha)`` replaces the kept
+            frame (``--person-style``), or None.
+
+    The stylizer is a plate effect (``stylize(plate)``, run on the clean plate at its refresh)
+    or a per-frame effect (``per_frame = True``: ``render(frame, keep)`` every frame; see
+    :mod:`livestyle.effects`). With ``config.effect.target == "person"`` the matte is inverted
+    (the background is kept) and a plate effect restyles the frame instead of the plate.
     """
 
     def __init__(
@@ -211,14 +220,31 @@ class FrameProcessor:
         mode: RunningMode,
         stats: Stats | None = None,
         compositor: Compositor | None = None,
+        person_layer=None,
     ):
+        effect = getattr(config, "effect", None)
+        self.target_person = getattr(effect, "target", "background") == "person"
+        if self.target_person and stylizer is not None and not getattr(stylizer, "per_frame", False):
+            from livestyle.effects.layer import FrameStylizer
+
+            stylizer = FrameStylizer(stylizer, mode)
+        if compositor is None and getattr(effect, "light_wrap", 0.0) > 0.0:
+            from livestyle.effects.lightwrap import LightWrapCompositor
+
+            compositor = LightWrapCompositor(effect.light_wrap)
         self.segmenter = segmenter
         self.stylizer = stylizer
+        self.person_layer = person_layer
         self.config = config
         self.mode = mode
         self.stats = stats or Stats()
         self.compositor = compositor or AlphaCompositor()
-        self.refiner = MaskRefiner(config.mask, mode)
+        if getattr(config.mask, "mode", "soft") == "hard":
+            from livestyle.deeplab import HardMaskRefiner
+
+            self.refiner = HardMaskRefiner(config.mask, mode)
+        else:
+            self.refiner = MaskRefiner(config.mask, mode)
         self.fader = CrossFader()
         self.plate: CleanPlate | None = None
         self.state = ScheduleState()
@@ -236,10 +262,14 @@ class FrameProcessor:
         if self.worker is not None:
             self.worker.close()
             self.worker = None
+        for layer in (self.person_layer, self.stylizer):
+            if getattr(layer, "per_frame", False):
+                layer.close()
 
     def _plate_for(self, image: np.ndarray) -> CleanPlate:
         h, w = image.shape[:2]
-        th, tw = transfer_size(h, w, self.config.style.short_side_px)
+        short = getattr(self.stylizer, "short_side_px", None) or self.config.style.short_side_px
+        th, tw = transfer_size(h, w, short)
         if self.plate is None or self.plate.size_px != (tw, th):
             self.plate = CleanPlate((tw, th), self.config.plate)
         return self.plate
@@ -281,13 +311,25 @@ class FrameProcessor:
         st = self.stats
         with _Timer(st, "segment"):
             mask = self.segmenter.segment(image)
+        per_frame = getattr(self.stylizer, "per_frame", False)
         with _Timer(st, "refine"):
             alpha = self.refiner.refine(mask, image)
-            plate = self._plate_for(image)
-            plate.update(image, self.refiner.last_confidence)
+            if not per_frame:  # per-frame effects need no clean plate
+                plate = self._plate_for(image)
+                plate.update(image, self.refiner.last_confidence)
         self.last_mask, self.last_alpha = mask, alpha
         if self.stylizer is None:
             return Frame(image, frame.index, frame.timestamp_ms, frame.capture_ns, frame.pts, frame.meta)
+        keep = 1.0 - alpha if self.target_person else alpha
+        if self.person_layer is not None:
+            with _Timer(st, "person"):
+                image = self.person_layer.render(image, alpha)
+        if per_frame:
+            with _Timer(st, "stylize"):
+                background = self.stylizer.render(frame.image, keep)
+            with _Timer(st, "composite"):
+                out = self.compositor.composite(image, background, keep)
+            return Frame(out, frame.index, frame.timestamp_ms, frame.capture_ns, frame.pts, frame.meta)
         if self.mode is RunningMode.IMAGE:
             with _Timer(st, "stylize"):
                 self.fader.set(self.stylizer.stylize(plate.image()), 0)
@@ -299,7 +341,7 @@ class FrameProcessor:
             return Frame(image, frame.index, frame.timestamp_ms, frame.capture_ns, frame.pts, frame.meta)
         with _Timer(st, "composite"):
             background = self.fader.frame((image.shape[1], image.shape[0]))
-            out = self.compositor.composite(image, background, alpha)
+            out = self.compositor.composite(image, background, keep)
         return Frame(out, frame.index, frame.timestamp_ms, frame.capture_ns, frame.pts, frame.meta)
 
 

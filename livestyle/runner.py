@@ -20,30 +20,61 @@ from livestyle.stylize import MagentaStylizer
 
 
 def make_stylizer(config: Config) -> Stylizer | None:
-    """The background effect for ``config`` (the Magenta stylizer), or None when it is off.
+    """The effect ``config.effect.name`` (:mod:`livestyle.effects`; ``style`` is the Magenta
+    stylizer), or None for ``none`` without a person style (frames pass through unchanged).
 
     Raises:
-        InputError: unknown or unreadable style.
+        InputError: unknown effect (the valid ones are listed), or an unknown or unreadable
+            style or background.
         ModelError: a model is missing or corrupt.
     """
-    return MagentaStylizer(config.style)
+    from livestyle.effects import make_effect
+
+    if config.effect.name == "none" and not config.effect.person_style:
+        return None
+    return make_effect(config.effect.name, config)
+
+
+def make_segmenter(config: Config, mode: RunningMode):
+    """``segmenter.kind``: MediaPipe selfie segmentation, or DeepLabV3 with
+    ``segmenter.classes`` (:class:`~livestyle.deeplab.DeepLabSegmenter`)."""
+    if config.segmenter.kind == "deeplab":
+        from livestyle.deeplab import DeepLabSegmenter
+
+        return DeepLabSegmenter(config.segmenter.classes, config.segmenter.threads)
+    return SelfieSegmenter(resolve_selfie_model(config.segmenter, mode), config.segmenter.threads)
+
+
+def make_person_layer(config: Config, mode: RunningMode, stylizer=None):
+    """With ``effect.person_style`` and target ``background``, the person is styled too: a
+    Magenta stylizer with that style run on the live frame (sharing ``stylizer``'s backend when
+    it is a Magenta stylizer). Otherwise None."""
+    if config.effect.target != "background" or not config.effect.person_style:
+        return None
+    from livestyle.effects.layer import FrameStylizer
+    from livestyle.effects.style import StyleEffect
+
+    options = config.style.model_copy(update={"style": config.effect.person_style})
+    backend = stylizer.backend if isinstance(stylizer, MagentaStylizer) else None
+    return FrameStylizer(StyleEffect(options, backend=backend), mode)
 
 
 def make_processor(config: Config, mode: RunningMode, stats: Stats | None = None) -> FrameProcessor:
-    """Segmenter + stylizer + compositor for ``mode``, as :class:`FrameProcessor`.
+    """Segmenter + effect + compositor for ``mode``, as :class:`FrameProcessor`.
 
     Raises:
-        InputError, ModelError: see :func:`make_stylizer` and
-        :class:`~livestyle.segment.SelfieSegmenter`.
+        InputError, ModelError: see :func:`make_stylizer`, :func:`make_segmenter`.
     """
-    segmenter = SelfieSegmenter(resolve_selfie_model(config.segmenter, mode), config.segmenter.threads)
-    return FrameProcessor(segmenter, make_stylizer(config), config, mode, stats)
+    segmenter = make_segmenter(config, mode)
+    stylizer = make_stylizer(config)
+    person = make_person_layer(config, mode, stylizer)
+    return FrameProcessor(segmenter, stylizer, config, mode, stats, person_layer=person)
 
 
 def style_inputs(config: Config) -> list[str]:
     """Files the run reads besides the input (an output must not overwrite them)."""
-    p = Path(config.style.style)
-    return [str(p)] if p.is_file() else []
+    paths = [config.style.style, config.effect.person_style, config.effect.background]
+    return [str(Path(p)) for p in paths if p and Path(p).is_file()]
 
 
 @dataclass
