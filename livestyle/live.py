@@ -91,6 +91,59 @@ def draw_camera_lost(image: np.ndarray) -> np.ndarray:
     return out
 
 
+class CancellableOnnx:
+    """Wraps the ``onnx`` Magenta backend so that a running style transfer can be cancelled
+    (onnxruntime ``RunOptions.terminate``): after a style change the restyle in flight is
+    useless, and cancelling it hands its core to the quick restyle at once. A cancelled
+    transfer returns zeros of the content's shape (its result is thrown away as stale).
+
+    Same interface as :class:`~livestyle.stylize.MagentaBackend`.
+    """
+
+    def __init__(self, backend):
+        self._backend = backend
+        self.name = backend.name
+        self.fixed_size = backend.fixed_size
+        self._lock = threading.Lock()
+        self._runs: set = set()
+        self.cancelled = 0
+
+    @staticmethod
+    def supports(backend) -> bool:
+        return all(hasattr(backend, a) for a in ("_transformer", "_t_content", "_t_style"))
+
+    def predict(self, style: np.ndarray) -> np.ndarray:
+        return self._backend.predict(style)
+
+    def transfer(self, content: np.ndarray, bottleneck: np.ndarray) -> np.ndarray:
+        import onnxruntime as ort
+
+        b = self._backend
+        run = ort.RunOptions()
+        feed = {
+            b._t_content: np.ascontiguousarray(content, np.float32),
+            b._t_style: np.asarray(bottleneck, np.float32).reshape(1, 1, 1, -1),
+        }
+        with self._lock:
+            self._runs.add(run)
+        try:
+            return b._transformer.run(None, feed, run)[0]
+        except Exception:
+            if run.terminate:
+                self.cancelled += 1
+                return np.zeros_like(content, dtype=np.float32)
+            raise
+        finally:
+            with self._lock:
+                self._runs.discard(run)
+
+    def cancel(self) -> None:
+        """Cancel every transfer running now (from any thread)."""
+        with self._lock:
+            for run in self._runs:
+                run.terminate = True
+
+
 class LiveFrameProcessor(FrameProcessor):
     """:class:`~livestyle.pipeline.FrameProcessor` for live mode, with style changes.
 
@@ -115,9 +168,13 @@ class LiveFrameProcessor(FrameProcessor):
                  *, quick_restyle: bool = True):
         super().__init__(segmenter, stylizer, config, RunningMode.LIVE, stats)
         self._main = stylizer
+        self._cancel = None
+        if isinstance(stylizer, MagentaStylizer) and CancellableOnnx.supports(stylizer.backend):
+            stylizer.backend = CancellableOnnx(stylizer.backend)
+            self._cancel = stylizer.backend.cancel
         self._quick: MagentaStylizer | None = None
         if quick_restyle and isinstance(stylizer, MagentaStylizer) and stylizer.backend.fixed_size is None:
-            half = max(64, config.style.short_side_px // 2)
+            half = max(64, config.style.short_side_px // 3)
             opts = stylizer.options.model_copy(update={"short_side_px": half})
             self._quick = MagentaStylizer(opts, backend=stylizer.backend)
         self._commands: collections.deque[_Command] = collections.deque()
@@ -168,6 +225,8 @@ class LiveFrameProcessor(FrameProcessor):
         gen = self.generation
         if self._change_pending:
             self._change_pending = False
+            if self._cancel is not None:
+                self._cancel()  # the restyle in flight has the old style: free its core
             plate = self.plate.image()
             if self._quick is not None:
                 self._quick.style_vector = self._main.style_vector

@@ -198,3 +198,73 @@ def wait_sent(sink: VirtualCameraSink, n: int, timeout_s: float = 10.0) -> bool:
     while sink.frames_sent < n and time.monotonic() < end:
         time.sleep(0.01)
     return sink.frames_sent >= n
+
+
+class RecordingBackend:
+    """A pyvirtualcam backend that records instead of sending (tests and dry runs).
+
+    Register it with :func:`register_recording_backend` and select it with
+    ``VirtualCameraSink(..., backend="recording")`` (or ``[vcam] backend = "recording"``).
+    Every ``send`` checks the frame (1-D C-contiguous uint8 of ``width * height * 3`` bytes,
+    RGB) and records its time (``time.perf_counter()``); the last frame is kept as
+    ``(height, width, 3)`` uint8 RGB. Instances are listed in :attr:`instances`. If
+    ``$LIVESTYLE_VCAM_RECORD`` names a file, ``close`` writes a JSON report there (size, fps,
+    send times, number of bad frames).
+    """
+
+    instances: list["RecordingBackend"] = []
+
+    def __init__(self, *, width: int, height: int, fps: float, fourcc: int, device: str | None = None, **kw):
+        from pyvirtualcam import PixelFormat
+        from pyvirtualcam.util import encode_fourcc
+
+        if fourcc != encode_fourcc(PixelFormat.RGB.value):
+            raise RuntimeError("recording backend: only RGB frames")
+        if width % 2 or height % 2:
+            raise RuntimeError(f"recording backend: odd size {width}x{height}")
+        self.width, self.height, self.fps = width, height, fps
+        self._device = device or "recording0"
+        self.send_times: list[float] = []
+        self.bad_frames = 0
+        self.last: np.ndarray | None = None
+        self.closed = False
+        RecordingBackend.instances.append(self)
+
+    def send(self, frame: np.ndarray) -> None:
+        ok = (
+            frame.dtype == np.uint8 and frame.ndim == 1 and frame.flags.c_contiguous
+            and frame.size == self.width * self.height * 3
+        )  # fmt: skip
+        if not ok:
+            self.bad_frames += 1
+            raise ValueError(f"recording backend: bad frame {frame.shape} {frame.dtype}")
+        self.send_times.append(time.perf_counter())
+        self.last = frame.reshape(self.height, self.width, 3).copy()
+
+    def close(self) -> None:
+        self.closed = True
+        import json
+        import os
+
+        path = os.environ.get("LIVESTYLE_VCAM_RECORD")
+        if path:
+            with open(path, "w", encoding="utf-8") as f:
+                json.dump(
+                    {"width": self.width, "height": self.height, "fps": self.fps, "device": self._device,
+                     "send_times": self.send_times, "bad_frames": self.bad_frames},
+                    f,
+                )  # fmt: skip
+
+    def device(self) -> str:
+        return self._device
+
+    def native_fourcc(self) -> int | None:
+        return None
+
+
+def register_recording_backend(name: str = "recording") -> type[RecordingBackend]:
+    """Register :class:`RecordingBackend` with pyvirtualcam under ``name``."""
+    import pyvirtualcam
+
+    pyvirtualcam.register_backend(name, RecordingBackend)
+    return RecordingBackend
