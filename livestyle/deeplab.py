@@ -6,7 +6,11 @@
   float32 RGB normalised as the model's metadata says (mean 127.5, std 127.5, so [-1, 1]);
   output ``[1, 257, 257, 21]`` logits over the 21 PASCAL VOC classes. The confidence it returns
   is the softmax probability summed over the chosen classes, so ``classes=("person", "car")``
-  keeps people *and* cars out of the effect, as in the seed tutorial's car example.
+  keeps people *and* cars out of the effect, as in the seed tutorial's car example. DeepLab's
+  probabilities are far less saturated inside objects than the selfie model's (0.6-0.9 over a
+  monitor), so that the matte's ramp (tuned on the selfie model) keeps whole objects, the
+  chosen-vs-rest odds are sharpened: ``p^s / (p^s + (1 - p)^s)`` with ``sharpness`` s = 2 (a
+  temperature of 1/2 on the log-odds; the 0.5 decision boundary does not move).
 * :class:`HardMaskRefiner` gives the seed's binarized mask: the confidence resized to the frame,
   Gaussian-blurred, then thresholded with Otsu's method (``--mask hard``).
 """
@@ -79,6 +83,7 @@ class DeepLabSegmenter:
     Args:
         classes: PASCAL VOC class names kept out of the effect (default: person).
         threads: interpreter threads.
+        sharpness: exponent on the chosen-vs-rest odds (1 = the plain softmax probability).
 
     ``segment(image)`` takes ``(H, W, 3)`` uint8 BGR and returns ``(257, 257)`` float32 in
     [0, 1]: the softmax probability of the chosen classes (1 = keep). The frame is resized to
@@ -89,10 +94,11 @@ class DeepLabSegmenter:
         ModelError: the model file is missing, corrupt or cannot be loaded.
     """
 
-    def __init__(self, classes: Iterable[str] | str = ("person",), threads: int = 1):
+    def __init__(self, classes: Iterable[str] | str = ("person",), threads: int = 1, sharpness: float = 2.0):
         from livestyle.models import model_path
 
         self.classes = parse_classes(classes)
+        self.sharpness = float(sharpness)
         self.class_indices = [VOC_CLASSES.index(c) for c in self.classes]
         self._interpreter = load_litert(model_path(DEEPLAB_MODEL), threads)
         inp = self._interpreter.get_input_details()[0]
@@ -114,16 +120,25 @@ class DeepLabSegmenter:
         self._interpreter.invoke()
         return self._interpreter.get_tensor(self._out_index)[0]
 
-    def segment(self, image: np.ndarray) -> np.ndarray:
+    def probability(self, image: np.ndarray) -> np.ndarray:
+        """``(257, 257)`` float32 softmax probability of the chosen classes (summed)."""
+        chosen, rest = self._chosen_rest(image)
+        return (chosen / (chosen + rest)).astype(np.float32)
+
+    def _chosen_rest(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         logits = self.logits(image)
-        m = logits.max(axis=-1, keepdims=True)
-        e = np.exp(logits - m)
-        total = e.sum(axis=-1)
+        e = np.exp(logits - logits.max(axis=-1, keepdims=True))
         if len(self.class_indices) == 1:
             chosen = e[..., self.class_indices[0]]
         else:
             chosen = e[..., self.class_indices].sum(axis=-1)
-        return np.clip(chosen / total, 0.0, 1.0).astype(np.float32)
+        return chosen, np.maximum(e.sum(axis=-1) - chosen, 0.0)
+
+    def segment(self, image: np.ndarray) -> np.ndarray:
+        chosen, rest = self._chosen_rest(image)
+        if self.sharpness != 1.0:
+            chosen, rest = chosen**self.sharpness, rest**self.sharpness
+        return np.clip(chosen / np.maximum(chosen + rest, 1e-30), 0.0, 1.0).astype(np.float32)
 
     def labels(self, image: np.ndarray) -> np.ndarray:
         """``(257, 257)`` uint8 arg-max class index per pixel."""
