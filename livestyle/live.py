@@ -42,6 +42,7 @@ import numpy as np
 from livestyle.config import Config
 from livestyle.errors import DeviceError, InputError, LivestyleError, PipelineError
 from livestyle.pipeline import FrameProcessor, Pipeline, RunSummary, Stats
+from livestyle.plate import CrossFader
 from livestyle.protocols import Frame, RunningMode, Segmenter, StreamInfo, Stylizer
 from livestyle.stylize import MagentaStylizer
 
@@ -144,48 +145,86 @@ class CancellableOnnx:
                 run.terminate = True
 
 
+class _CutFader(CrossFader):
+    """A :class:`~livestyle.plate.CrossFader` whose next ``set`` can be forced to a cut."""
+
+    force_cut = False
+
+    def set(self, image: np.ndarray, fade_frames: int = 0) -> None:
+        if self.force_cut:
+            fade_frames, self.force_cut = 0, False
+        super().set(image, fade_frames)
+
+
 class LiveFrameProcessor(FrameProcessor):
     """:class:`~livestyle.pipeline.FrameProcessor` for live mode, with style changes.
 
-    Adds to the base class, all on the processor thread:
+    The base class's live schedule restyles the newest clean plate whenever the stylizer is
+    idle, at most ``plate.style_rate_hz`` times a second. This class adds, all on the
+    processor thread:
 
     * :meth:`request` queues a change (style name, strength, effect on/off) from any thread;
       it is applied at the start of the next frame, and each change has a *generation*;
-    * after a change, a quick restyle at half the transformer size is shown at once (a cut),
-      and a full-size restyle is queued ahead of the rate cap; results of older generations
-      are dropped;
+    * after a change the restyle in flight is cancelled (onnx backend), a quick restyle at a
+      third of the transformer size is shown at once (a cut), and a full-size restyle is
+      queued ahead of the rate cap and shown as a cut too; results of restyles submitted
+      before the change are dropped;
     * each output frame's ``meta`` gets ``alpha`` (the ``(H, W)`` float32 matte),
       ``style_gen`` (the generation shown), ``style``, ``strength`` and ``effect``;
     * while the camera is lost (``meta["camera_lost"]``) the last output is repeated with a
       "camera lost" band instead of processing the same frame again.
 
     Args:
-        segmenter, stylizer, config, stats: as for :class:`~livestyle.pipeline.FrameProcessor`.
-        quick_restyle: show a half-size restyle right after a change.
+        segmenter, stylizer, config, stats: as for :class:`~livestyle.pipeline.FrameProcessor`
+            (further keyword arguments go to it too).
+        quick_restyle: show a small restyle right after a change.
     """
 
-    def __init__(self, segmenter: Segmenter, stylizer: Stylizer, config: Config, stats: Stats | None = None,
-                 *, quick_restyle: bool = True):
-        super().__init__(segmenter, stylizer, config, RunningMode.LIVE, stats)
+    def __init__(self, segmenter: Segmenter, stylizer: Stylizer | None, config: Config, stats: Stats | None = None,
+                 *, quick_restyle: bool = True, **kw):
+        super().__init__(segmenter, stylizer, config, RunningMode.LIVE, stats, **kw)
+        self.fader = _CutFader()
         self._main = stylizer
         self._cancel = None
-        if isinstance(stylizer, MagentaStylizer) and CancellableOnnx.supports(stylizer.backend):
+        magenta = isinstance(stylizer, MagentaStylizer)
+        if magenta and CancellableOnnx.supports(stylizer.backend):
             stylizer.backend = CancellableOnnx(stylizer.backend)
             self._cancel = stylizer.backend.cancel
         self._quick: MagentaStylizer | None = None
-        if quick_restyle and isinstance(stylizer, MagentaStylizer) and stylizer.backend.fixed_size is None:
-            half = max(64, config.style.short_side_px // 3)
-            opts = stylizer.options.model_copy(update={"short_side_px": half})
+        if quick_restyle and magenta and stylizer.backend.fixed_size is None:
+            small = max(64, config.style.short_side_px // 3)
+            opts = stylizer.options.model_copy(update={"short_side_px": small})
             self._quick = MagentaStylizer(opts, backend=stylizer.backend)
         self._commands: collections.deque[_Command] = collections.deque()
         self.generation = 0
         self.shown_generation = 0
-        self.effect_on = True
+        self.effect_on = stylizer is not None
         self._change_pending = False
-        self._cut_next = False
+        self._fresh_from = 0  # restyles submitted from this tag on have the current style
+        self._awaiting_full = False
         self._last_out: np.ndarray | None = None
         self.quick_restyles = 0
         self.stale_dropped = 0
+
+    def start(self, stop: threading.Event, on_error) -> None:
+        super().start(stop, on_error)
+        if self.worker is not None:
+            poll = self.worker.poll
+
+            def fresh_poll():
+                result = poll()
+                if result is None:
+                    return None
+                if result[0] < self._fresh_from:
+                    self.stale_dropped += 1
+                    return None
+                if self._awaiting_full:
+                    self._awaiting_full = False
+                    self.fader.force_cut = True
+                    self.shown_generation = self.generation
+                return result
+
+            self.worker.poll = fresh_poll
 
     @property
     def style_name(self) -> str:
@@ -202,10 +241,12 @@ class LiveFrameProcessor(FrameProcessor):
     def _apply_commands(self) -> None:
         while self._commands:
             cmd = self._commands.popleft()
+            if self._main is None:
+                continue
             try:
-                if cmd.style is not None:
+                if cmd.style is not None and hasattr(self._main, "set_style"):
                     self._main.set_style(cmd.style)
-                if cmd.strength is not None:
+                if cmd.strength is not None and hasattr(self._main, "strength"):
                     self._main.strength = float(cmd.strength)
             except LivestyleError as err:
                 log.warning("style change failed: %s", err)
@@ -220,11 +261,9 @@ class LiveFrameProcessor(FrameProcessor):
                 self.shown_generation = cmd.generation
 
     def _schedule_live(self) -> None:
-        now = time.perf_counter()
-        st = self.state
-        gen = self.generation
         if self._change_pending:
             self._change_pending = False
+            st = self.state
             if self._cancel is not None:
                 self._cancel()  # the restyle in flight has the old style: free its core
             plate = self.plate.image()
@@ -234,29 +273,16 @@ class LiveFrameProcessor(FrameProcessor):
                 t0 = time.perf_counter()
                 self.fader.set(self._quick.stylize(plate), 0)
                 self.stats.add("quick_stylize", (time.perf_counter() - t0) * 1000.0)
-                self.shown_generation = gen
+                self.shown_generation = self.generation
                 self.quick_restyles += 1
-            self._cut_next = True
-            if self.worker.submit((gen, st.refreshes_submitted), plate, block=False):
+            self._fresh_from = st.refreshes_submitted
+            self._awaiting_full = True
+            if self.worker.submit(st.refreshes_submitted, plate, block=False):
                 st.refreshes_submitted += 1
-                st.last_submit_s = now
+                st.last_submit_s = time.perf_counter()
             else:
-                st.last_submit_s = 0.0  # submit as soon as the worker has room
-        elif self.worker.idle and now - st.last_submit_s >= 1.0 / self.config.plate.style_rate_hz:
-            if self.worker.submit((gen, st.refreshes_submitted), self.plate.image(), block=False):
-                st.refreshes_submitted += 1
-                st.last_submit_s = now
-        result = self.worker.poll()
-        if result is not None:
-            (rgen, _), image = result
-            if rgen != gen:
-                self.stale_dropped += 1
-                return
-            cut = self._cut_next or not self.fader.ready
-            self.fader.set(image, 0 if cut else self.config.plate.crossfade_frames)
-            self._cut_next = False
-            self.shown_generation = gen
-            st.refreshes_shown += 1
+                st.last_submit_s = 0.0  # as soon as the worker is idle
+        super()._schedule_live()
 
     def process(self, frame: Frame) -> Frame:
         """Output frame for ``frame`` (same size, uint8 BGR), with the ``meta`` listed above."""
@@ -314,7 +340,7 @@ class LiveController:
         self.styles = list(styles) if current in styles else [current, *styles]
         self._index = self.styles.index(current) if self.styles else 0
         self.strength = processor.strength
-        self.effect_on = True
+        self.effect_on = processor.effect_on
         self.strength_step = strength_step
         self.on_quit = on_quit
         self._lock = threading.Lock()
@@ -627,16 +653,22 @@ class LiveSession:
 
 
 def build_processor(config: Config, stats: Stats | None = None) -> LiveFrameProcessor:
-    """Segmenter (``auto`` = landscape) + Magenta stylizer for live mode.
+    """Segmenter (``auto`` = landscape), effect (the Magenta stylizer by default) and person
+    layer for live mode, built like a file run's (:mod:`livestyle.runner`).
 
     Raises:
-        InputError: unknown or unreadable style. ModelError: a model is missing or corrupt.
+        InputError: unknown effect or style. ModelError: a model is missing or corrupt.
     """
-    from livestyle.segment import SelfieSegmenter, resolve_selfie_model
+    from livestyle import runner
 
-    segmenter = SelfieSegmenter(resolve_selfie_model(config.segmenter, RunningMode.LIVE), config.segmenter.threads)
-    stylizer = MagentaStylizer(config.style)
-    return LiveFrameProcessor(segmenter, stylizer, config, quick_restyle=config.live.quick_restyle)
+    segmenter = runner.make_segmenter(config, RunningMode.LIVE)
+    stylizer = runner.make_stylizer(config)
+    kw = {}
+    if hasattr(runner, "make_person_layer"):
+        person = runner.make_person_layer(config, RunningMode.LIVE, stylizer)
+        if person is not None:
+            kw["person_layer"] = person
+    return LiveFrameProcessor(segmenter, stylizer, config, stats, quick_restyle=config.live.quick_restyle, **kw)
 
 
 def _setup_logging() -> None:
