@@ -106,15 +106,26 @@ class PlateOptions(_Options):
 
     * ``update``: weight of a new background observation in the plate's running average.
     * ``background_below``: mask confidence below which a pixel counts as background.
-    * ``refresh_frames``: in video mode the plate is restyled every N frames (1 = every frame).
-    * ``crossfade_frames``: frames over which a new restyled plate fades in.
+    * ``refresh_frames``: in video mode the plate is checked every N frames and restyled if it
+      changed (1 = every frame).
+    * ``min_change``: a check restyles only if the plate changed by more than this many levels
+      (mean absolute difference of 64x36 thumbnails); 0 = always. A static background then
+      keeps one restyled plate and does not flicker.
+    * ``crossfade_frames``: frames over which a new restyled plate fades in (at most N).
+    * ``local_refresh``: a new restyling replaces only the regions whose plate changed by more
+      than ``change_low`` .. ``change_high`` levels (a soft ramp); elsewhere the restyled
+      plate already shown stays, so noise never turns into shimmer.
     * ``style_rate_hz``: in live mode, the most refreshes per second.
     """
 
     update: float = Field(0.15, gt=0.0, le=1.0)
     background_below: float = Field(0.2, gt=0.0, lt=1.0)
-    refresh_frames: int = Field(15, ge=1, le=10000)
-    crossfade_frames: int = Field(8, ge=0, le=1000)
+    refresh_frames: int = Field(30, ge=1, le=10000)
+    min_change: float = Field(1.0, ge=0.0, le=255.0)
+    crossfade_frames: int = Field(15, ge=0, le=10000)
+    local_refresh: bool = True
+    change_low: float = Field(4.0, ge=0.0, le=255.0)
+    change_high: float = Field(12.0, gt=0.0, le=255.0)
     style_rate_hz: float = Field(8.0, gt=0.0, le=240.0)
 
 

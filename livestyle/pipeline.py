@@ -23,16 +23,17 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
+import cv2
 import numpy as np
 
 from livestyle.composite import AlphaCompositor
 from livestyle.config import Config
 from livestyle.errors import PipelineError
-from livestyle.plate import CleanPlate, CrossFader
+from livestyle.plate import CleanPlate, CrossFader, LocalRefresh
 from livestyle.protocols import Compositor, Frame, RunningMode, Segmenter, Sink, Source, Stylizer
 from livestyle.segment import MaskRefiner
 from livestyle.stylize import transfer_size
@@ -251,6 +252,11 @@ class FrameProcessor:
         self.worker: StyleWorker | None = None
         self.last_alpha: np.ndarray | None = None
         self.last_mask: np.ndarray | None = None
+        self._pending: deque = deque()  # (show at frame, refresh tag, plate image)
+        po = config.plate
+        self.local = LocalRefresh(po.change_low, po.change_high, po.local_refresh)
+        self._last_thumb: np.ndarray | None = None
+        self._live_plates: dict[int, np.ndarray] = {}
 
     # -- wiring -------------------------------------------------------------------------
     def start(self, stop: threading.Event, on_error: Callable) -> None:
@@ -275,33 +281,53 @@ class FrameProcessor:
         return self.plate
 
     # -- scheduling ---------------------------------------------------------------------
+    def _plate_changed(self, plate_image: np.ndarray) -> bool:
+        """Whether the plate differs from the last restyled one by more than ``min_change``
+        levels (mean absolute difference of 64x36 thumbnails)."""
+        thumb = cv2.resize(plate_image, (64, 36), interpolation=cv2.INTER_AREA).astype(np.float32)
+        last, self._last_thumb = self._last_thumb, thumb
+        if last is None:
+            return True
+        if float(cv2.absdiff(thumb, last).mean()) > self.config.plate.min_change:
+            return True
+        self._last_thumb = last  # compare later checks with what was actually restyled
+        return False
+
     def _schedule_video(self, index: int) -> None:
-        """Refresh k is taken at frame k*N and shown from frame (k+1)*N on (k >= 1); refresh 0
-        is shown at once. Deterministic: it never depends on thread timing."""
+        """Every ``refresh_frames`` frames the plate is restyled if it changed; a refresh taken
+        at frame i fades in from frame i + N on (the first one is shown at once).
+        Deterministic: it depends on the frames only, never on thread timing."""
         n = self.config.plate.refresh_frames
         if index % n == 0:
-            k = index // n
-            self.worker.submit(k, self.plate.image())
-            self.state.refreshes_submitted += 1
-            if k == 0:
-                self.fader.set(self.worker.wait(0), 0)
-                self.state.refreshes_shown += 1
-            elif k >= 2:
-                fade = min(self.config.plate.crossfade_frames, n)
-                self.fader.set(self.worker.wait(k - 1), fade)
-                self.state.refreshes_shown += 1
+            image = self.plate.image()
+            if self._plate_changed(image):
+                self.worker.submit(index, image)
+                self._pending.append((index + n if index else 0, index, image))
+                self.state.refreshes_submitted += 1
+        if self._pending and self._pending[0][0] == index:
+            _, tag, image = self._pending.popleft()
+            fade = min(self.config.plate.crossfade_frames, n) if tag else 0
+            self.fader.set(self.local.apply(self.worker.wait(tag), image), fade)
+            self.state.refreshes_shown += 1
 
     def _schedule_live(self) -> None:
         """Restyle the newest plate whenever the worker is idle, at most ``style_rate_hz``."""
         now = time.perf_counter()
         period = 1.0 / self.config.plate.style_rate_hz
         if self.worker.idle and now - self.state.last_submit_s >= period:
-            if self.worker.submit(self.state.refreshes_submitted, self.plate.image(), block=False):
+            tag, image = self.state.refreshes_submitted, self.plate.image()
+            if self.worker.submit(tag, image, block=False):
+                self._live_plates[tag] = image
                 self.state.refreshes_submitted += 1
                 self.state.last_submit_s = now
         result = self.worker.poll()
         if result is not None:
-            self.fader.set(result[1], self.config.plate.crossfade_frames if self.fader.ready else 0)
+            tag, restyled = result
+            image = self._live_plates.pop(tag, None)
+            for old in [t for t in self._live_plates if t < tag]:
+                del self._live_plates[old]
+            shown = self.local.apply(restyled, image) if image is not None else restyled
+            self.fader.set(shown, self.config.plate.crossfade_frames if self.fader.ready else 0)
             self.state.refreshes_shown += 1
 
     # -- per frame ------------------------------------------------------------------------

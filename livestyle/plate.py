@@ -152,3 +152,51 @@ class CrossFader:
             self._cache = full
             self._prev = None
         return full
+
+
+_DILATE = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))
+
+
+def change_weight(new_plate: np.ndarray, old_plate: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Where a plate changed beyond noise: ``(h, w)`` float32 in [0, 1].
+
+    The per-pixel largest channel difference, denoised, ramps from 0 at ``low`` to 1 at
+    ``high`` levels, then grows and softens so that seams between old and new restyling are
+    feathered. Both plates are ``(h, w, 3)`` uint8 BGR.
+    """
+    d = cv2.absdiff(new_plate, old_plate).max(axis=2).astype(np.float32)
+    d = cv2.GaussianBlur(d, (0, 0), 1.5)
+    d -= low
+    d *= 1.0 / max(high - low, 1e-6)
+    np.clip(d, 0.0, 1.0, out=d)
+    d = cv2.dilate(d, _DILATE)
+    return cv2.GaussianBlur(d, (0, 0), 3.0)
+
+
+class LocalRefresh:
+    """Keeps the restyled plate consistent with the plate it came from, replacing only what
+    changed.
+
+    The style transformer is not stable under small input changes (sensor noise of one level
+    moves its output by about five, a one-pixel shift by eighteen), so restyling a whole plate
+    whose background did not change would make it shimmer. ``apply(restyled, plate)`` blends
+    a new restyling in only where ``plate`` differs from the plate behind what is shown now,
+    and returns the ``(h, w, 3)`` uint8 BGR image to show. ``enabled=False`` replaces all.
+    """
+
+    def __init__(self, low: float = 4.0, high: float = 12.0, enabled: bool = True):
+        self.low, self.high, self.enabled = low, high, enabled
+        self._shown: np.ndarray | None = None
+        self._plate: np.ndarray | None = None
+
+    def reset(self) -> None:
+        self._shown = self._plate = None
+
+    def apply(self, restyled: np.ndarray, plate: np.ndarray) -> np.ndarray:
+        if not self.enabled or self._shown is None or self._shown.shape != restyled.shape:
+            self._shown, self._plate = restyled, plate
+            return restyled
+        w = change_weight(plate, self._plate, self.low, self.high)
+        self._shown = cv2.blendLinear(restyled, self._shown, w, 1.0 - w)
+        self._plate = cv2.blendLinear(plate, self._plate, w, 1.0 - w)
+        return self._shown
