@@ -477,6 +477,8 @@ def test_preset_sets_the_effect_and_segmenter(tmp_path, portraits):
     out = process_image(config, image)
     person, background = regions(mask)
     assert mean_abs(out, image, background) > 3.0
+    shipped = load_config(Path(__file__).resolve().parents[1] / "configs" / "blur.toml")
+    assert shipped.effect.name == "blur" and shipped.effect.target == "background"
     bad = tmp_path / "bad.toml"
     bad.write_text('[effect]\nname = "glow"\n')
     with pytest.raises(InputError, match="choose one of: style, blur"):
