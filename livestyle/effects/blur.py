@@ -7,8 +7,8 @@ dark person gets a dark halo on a bright wall. Here the blur is a *normalized co
     blurred = G * (frame . w) / G * w,   w = background weight (1 - alpha, eroded)
 
 so every output pixel is a weighted mean of background pixels only. Pixels far inside the person,
-where no background pixel is within reach of the kernel, are filled from coarser scales by
-push-pull (:func:`livestyle.plate.push_pull_fill`); the compositor hides them anyway.
+where no background pixel is within reach of the kernel, are filled from a coarser, wider
+normalized convolution (the compositor hides them anyway).
 
 It runs at reduced resolution: the frame is downscaled so that the Gaussian is only
 :data:`SMALL_SIGMA_PX` pixels wide there, blurred, and upscaled bilinearly, which is smooth
@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-
-from livestyle.plate import push_pull_fill
 
 SMALL_SIGMA_PX = 3.0
 """Gaussian sigma at the working resolution, in working pixels (at most)."""
@@ -86,12 +84,29 @@ class BlurEffect:
         est = num / np.maximum(den, 1e-6)[..., None]
         known = np.clip(den * 4.0, 0.0, 1.0)
         if float(known.min()) < 1.0:
-            est = push_pull_fill(est, known)
+            est = cv2.blendLinear(est, _coarse_fill(num, den, small, weight), known, 1.0 - known)
         out = np.clip(est + 0.5, 0, 255).astype(np.uint8)
         return cv2.resize(out, (w, h), interpolation=cv2.INTER_LINEAR)
 
     def close(self) -> None:
         pass
+
+
+def _coarse_fill(num: np.ndarray, den: np.ndarray, small: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Background colour for pixels the blur kernel cannot reach (far inside the person): the
+    same normalized convolution at 1/8 of the working size with a kernel a quarter of the image
+    wide, and the mean background colour where even that finds nothing. ``(h, w, 3)`` float32."""
+    sh, sw = den.shape
+    cw, ch = max(2, sw // 8), max(2, sh // 8)
+    cn = cv2.resize(num, (cw, ch), interpolation=cv2.INTER_AREA)
+    cd = cv2.resize(den, (cw, ch), interpolation=cv2.INTER_AREA)
+    sigma = max(cw, ch) / 4.0
+    cn, cd = cv2.GaussianBlur(cn, (0, 0), sigma), cv2.GaussianBlur(cd, (0, 0), sigma)
+    total = float(weight.sum())
+    mean = (small * weight[..., None]).reshape(-1, 3).sum(axis=0) / total if total > 1e-6 else small.reshape(-1, 3).mean(axis=0)
+    a = np.clip(cd * 16.0, 0.0, 1.0)[..., None]
+    coarse = cn / np.maximum(cd, 1e-6)[..., None] * a + mean.astype(np.float32) * (1.0 - a)
+    return cv2.resize(coarse.astype(np.float32), (sw, sh), interpolation=cv2.INTER_LINEAR)
 
 
 def naive_blur(frame: np.ndarray, sigma_px: float) -> np.ndarray:
