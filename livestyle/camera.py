@@ -334,7 +334,13 @@ class CameraSource:
         self.losses = 0
         self.skipped = 0
         self.grabbed = 0
-        self.backend.open()  # DeviceError on failure
+        try:
+            self.backend.open()  # DeviceError on failure
+        except BaseException:
+            closer = getattr(self.backend, "close", None)
+            if callable(closer):
+                closer()
+            raise
         w, h = self.backend.size_px
         self._rate = float(self.backend.rate_hz or rate_hz or DEFAULT_RATE_HZ)
         self._thread = threading.Thread(target=self._grab, name="livestyle-camera", daemon=True)

@@ -192,7 +192,8 @@ class LiveOptions(_Options):
     """Live-mode behaviour (:mod:`livestyle.live`).
 
     * ``mirror``: flip the output left-right (preview and virtual camera).
-    * ``quick_restyle``: on a style or strength change, show a half-size restyle at once,
+    * ``quick_restyle``: on a style or strength change, show a small restyle (a third of the
+      transformer size) at once,
       then the full one (so a change is visible within about 150 ms).
     * ``strength_step``: how much the ``+`` and ``-`` keys change ``style.strength``.
 

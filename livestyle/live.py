@@ -15,8 +15,9 @@ virtual camera (whose sender re-sends at a steady rate) and the preview window, 
 **main thread** shows and whose keys it handles.
 
 A style or strength change (keys ``n``/``p``/``+``/``-``/``0``) is applied on the processor
-thread at its next frame: a half-size restyle is shown at once (a cut, no cross-fade), then the
-full-size one as soon as the stylizer has it. Results of restyles started before the change are
+thread at its next frame: the restyle in flight is cancelled, a small restyle (a third of the
+transformer size) is shown at once (a cut, no cross-fade), then the full-size one, also as a cut,
+as soon as the stylizer has it. Results of restyles started before the change are
 thrown away. The time from key press to the first output frame with the new style is logged
 and shown in the overlay.
 
