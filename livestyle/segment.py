@@ -170,15 +170,19 @@ class MaskRefiner:
     def refine(self, mask: np.ndarray, frame: np.ndarray) -> np.ndarray:
         o = self.options
         conf = self.confidence(mask, frame.shape)
-        alpha = smoothstep(conf.copy(), o.low, o.high)
         ws = (conf.shape[1], conf.shape[0])
+        # Edge refinement first, on the smoothed confidence: the filter moves the soft edge
+        # onto the frame's edge; the ramp afterwards makes it narrow.
         if o.refine != "none":
             guide = frame if ws == (frame.shape[1], frame.shape[0]) else cv2.resize(frame, ws, interpolation=cv2.INTER_AREA)
             r = max(1, round(o.refine_radius_px))
             if o.refine == "guided":
-                alpha = cv2.ximgproc.guidedFilter(guide, alpha, r, o.refine_eps * 255.0 * 255.0)
+                alpha = cv2.ximgproc.guidedFilter(guide, conf, r, o.refine_eps * 255.0 * 255.0)
             else:
-                alpha = cv2.ximgproc.jointBilateralFilter(guide.astype(np.float32), alpha, 2 * r + 1, 25.0, r)
+                alpha = cv2.ximgproc.jointBilateralFilter(guide.astype(np.float32), conf, 2 * r + 1, 25.0, r)
+        else:
+            alpha = conf.copy()
+        alpha = smoothstep(alpha, o.low, o.high)
         if ws != (frame.shape[1], frame.shape[0]):
             alpha = cv2.resize(alpha, (frame.shape[1], frame.shape[0]), interpolation=cv2.INTER_LINEAR)
         if o.feather_px > 0:
