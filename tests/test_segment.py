@@ -213,15 +213,6 @@ def test_guided_refinement_moves_the_matte_edge_onto_the_image_edge():
     assert guided_off < 1.0, f"guided matte edge {guided_off:.1f} px from the image edge"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: MaskRefiner applies the smoothstep (low 0.45, high 0.88) before the guided filter, "
-        "so a blurry mask ramp centred on an image edge reaches the filter lopsided (mostly on the "
-        "bright side) and the filter spreads it: 0.1..0.9 width 11 px guided vs 5 px unrefined, "
-        "12 px input ramp. Filtering the confidence first, then the smoothstep, gives 3 px."
-    ),
-)
 def test_guided_refinement_narrows_a_blurry_edge():
     frame, mask = edge_case()
     raw = transition_width(mask[EDGE_H // 2])
