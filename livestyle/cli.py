@@ -96,6 +96,31 @@ def _add_styles(sub) -> None:
     p.add_argument("--name", help="add: the new style's name (letters, digits, '_' and '-')")
 
 
+def _add_bench(sub) -> None:
+    p = sub.add_parser(
+        "bench",
+        help="measure frame rate, latency, CPU and memory of the pipeline on a video file",
+        description="Run the real pipeline on a video file and report per-stage p50/p95 ms, output fps, "
+        "dropped frames, stylizer rate, capture-to-sink latency, CPU use and memory.",
+    )
+    p.add_argument("--input", "-i", required=True, help="video file")
+    p.add_argument("--frames", type=int, default=300, metavar="N", help="frames to run (the file loops; default 300)")
+    p.add_argument("--pace", choices=["realtime", "max"], default="realtime",
+                   help="realtime: play the file as a camera at its frame rate; max: as fast as it goes")
+    p.add_argument("--naive", action="store_true", help="also run the seed tutorial's naive pipeline and give the ratio")
+    p.add_argument("--json", metavar="FILE", help="write the report as JSON")
+    p.add_argument("--style", "-s", help="style image path or built-in style name")
+    p.add_argument("--config", "-c", metavar="FILE", help="TOML preset (e.g. configs/quality.toml)")
+    p.add_argument("--no-preview", action="store_true", help="no preview window even with a display")
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from livestyle.bench import bench_main
+    from livestyle.config import load_config
+
+    return bench_main(args, load_config(args.config, {"style.style": args.style}))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="livestyle",
@@ -106,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run(sub)
     _add_models(sub)
     _add_styles(sub)
+    _add_bench(sub)
     return parser
 
 
@@ -184,7 +210,7 @@ def cmd_styles(args: argparse.Namespace) -> int:
     return styles_main("list")
 
 
-COMMANDS = {"run": cmd_run, "models": cmd_models, "styles": cmd_styles}
+COMMANDS = {"run": cmd_run, "models": cmd_models, "styles": cmd_styles, "bench": cmd_bench}
 
 
 def main(argv: list[str] | None = None) -> int:
