@@ -99,7 +99,10 @@ class SelfieSegmenter:
             ``(h, w)`` float32 in [0, 1] at the model's input size (1 = person).
         """
         h, w = self.input_size_px
-        small = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
+        small = image
+        while small.shape[0] >= 2 * h and small.shape[1] >= 2 * w:  # cheap, alias-free halving
+            small = cv2.pyrDown(small)
+        small = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
         x = cv2.cvtColor(small, cv2.COLOR_BGR2RGB).astype(np.float32)
         x *= 1.0 / 255.0
         self._interpreter.set_tensor(self._in_index, x[None])
