@@ -33,7 +33,7 @@ import numpy as np
 from livestyle.composite import AlphaCompositor
 from livestyle.config import Config
 from livestyle.errors import PipelineError
-from livestyle.plate import CleanPlate, CrossFader, LocalRefresh
+from livestyle.plate import CleanPlate, CrossFader, LocalRefresh, PlateSnapshot
 from livestyle.protocols import Compositor, Frame, RunningMode, Segmenter, Sink, Source, Stylizer
 from livestyle.segment import MaskRefiner
 from livestyle.stylize import transfer_size
@@ -98,8 +98,9 @@ class _Timer:
 class StyleWorker:
     """Restyles plate snapshots on its own thread.
 
-    ``submit(tag, image, block)`` queues a ``(h, w, 3)`` uint8 BGR image; ``results()`` yields
-    finished ``(tag, restyled)`` pairs in submission order; ``wait(tag)`` blocks for one.
+    ``submit(tag, content, block)`` queues a ``(h, w, 3)`` uint8 BGR image or a
+    :class:`~livestyle.plate.PlateSnapshot` (filled on this thread); ``poll()`` returns the
+    newest finished ``(tag, restyled, content_image)``; ``wait(tag)`` blocks for one.
     """
 
     def __init__(self, stylizer: Stylizer, stats: Stats, stop: threading.Event, on_error: Callable):
@@ -138,16 +139,17 @@ class StyleWorker:
             except queue.Empty:
                 return item
 
-    def wait(self, tag):
+    def wait(self, tag) -> tuple[np.ndarray, np.ndarray]:
+        """Block until ``tag`` is done; returns ``(restyled, content)``."""
         while True:
             try:
-                t, image = self._out.get(timeout=_POLL_S)
+                t, out, content = self._out.get(timeout=_POLL_S)
             except queue.Empty:
                 if self._stop.is_set():
                     raise _Stopped
                 continue
             if t == tag:
-                return image
+                return out, content
 
     def _run(self) -> None:
         try:
@@ -161,12 +163,13 @@ class StyleWorker:
                 if item is _END:
                     return
                 self._busy.set()
-                tag, image = item
+                tag, content = item
                 t0 = time.perf_counter()
+                image = content.image() if isinstance(content, PlateSnapshot) else content
                 out = self.stylizer.stylize(image)
                 self.stats.add("stylize", (time.perf_counter() - t0) * 1000.0)
                 self.stats.style_done_ns.append(time.perf_counter_ns())
-                self._out.put((tag, out))
+                self._out.put((tag, out, image))
                 self._busy.clear()
         except BaseException as err:  # noqa: BLE001 - reported to the pipeline
             self._on_error("stylize", err)
@@ -256,7 +259,6 @@ class FrameProcessor:
         po = config.plate
         self.local = LocalRefresh(po.change_low, po.change_high, po.local_refresh)
         self._last_thumb: np.ndarray | None = None
-        self._live_plates: dict[int, np.ndarray] = {}
 
     # -- wiring -------------------------------------------------------------------------
     def start(self, stop: threading.Event, on_error: Callable) -> None:
@@ -281,10 +283,10 @@ class FrameProcessor:
         return self.plate
 
     # -- scheduling ---------------------------------------------------------------------
-    def _plate_changed(self, plate_image: np.ndarray) -> bool:
+    def _plate_changed(self) -> bool:
         """Whether the plate differs from the last restyled one by more than ``min_change``
         levels (mean absolute difference of 64x36 thumbnails)."""
-        thumb = cv2.resize(plate_image, (64, 36), interpolation=cv2.INTER_AREA).astype(np.float32)
+        thumb = self.plate.thumbnail()
         last, self._last_thumb = self._last_thumb, thumb
         if last is None:
             return True
@@ -298,16 +300,15 @@ class FrameProcessor:
         at frame i fades in from frame i + N on (the first one is shown at once).
         Deterministic: it depends on the frames only, never on thread timing."""
         n = self.config.plate.refresh_frames
-        if index % n == 0:
-            image = self.plate.image()
-            if self._plate_changed(image):
-                self.worker.submit(index, image)
-                self._pending.append((index + n if index else 0, index, image))
-                self.state.refreshes_submitted += 1
+        if index % n == 0 and self._plate_changed():
+            self.worker.submit(index, self.plate.snapshot())
+            self._pending.append((index + n if index else 0, index))
+            self.state.refreshes_submitted += 1
         if self._pending and self._pending[0][0] == index:
-            _, tag, image = self._pending.popleft()
+            _, tag = self._pending.popleft()
             fade = min(self.config.plate.crossfade_frames, n) if tag else 0
-            self.fader.set(self.local.apply(self.worker.wait(tag), image), fade)
+            restyled, plate_image = self.worker.wait(tag)
+            self.fader.set(self.local.apply(restyled, plate_image), fade)
             self.state.refreshes_shown += 1
 
     def _schedule_live(self) -> None:
@@ -315,18 +316,13 @@ class FrameProcessor:
         now = time.perf_counter()
         period = 1.0 / self.config.plate.style_rate_hz
         if self.worker.idle and now - self.state.last_submit_s >= period:
-            tag, image = self.state.refreshes_submitted, self.plate.image()
-            if self.worker.submit(tag, image, block=False):
-                self._live_plates[tag] = image
+            if self.worker.submit(self.state.refreshes_submitted, self.plate.snapshot(), block=False):
                 self.state.refreshes_submitted += 1
                 self.state.last_submit_s = now
         result = self.worker.poll()
         if result is not None:
-            tag, restyled = result
-            image = self._live_plates.pop(tag, None)
-            for old in [t for t in self._live_plates if t < tag]:
-                del self._live_plates[old]
-            shown = self.local.apply(restyled, image) if image is not None else restyled
+            _, restyled, plate_image = result
+            shown = self.local.apply(restyled, plate_image)
             self.fader.set(shown, self.config.plate.crossfade_frames if self.fader.ready else 0)
             self.state.refreshes_shown += 1
 

@@ -97,11 +97,37 @@ class CleanPlate:
         return float(self._seen.mean()) / 255.0
 
     def image(self) -> np.ndarray:
-        if self._seen.min() == 255:
-            filled = self._plate
-        else:
-            filled = push_pull_fill(self._plate, self._seen.astype(np.float32) * (1.0 / 255.0))
-        return np.clip(filled + 0.5, 0, 255).astype(np.uint8)
+        return _filled(self._plate, self._seen)
+
+    def snapshot(self) -> PlateSnapshot:
+        """A copy of the plate now (cheap); its ``image()`` does the fill, on another thread."""
+        return PlateSnapshot(self._plate.copy(), self._seen.copy())
+
+    def thumbnail(self, size_px: tuple[int, int] = (64, 36)) -> np.ndarray:
+        """The plate (unfilled) shrunk to ``size_px``: ``(h, w, 3)`` float32, for change checks."""
+        return cv2.resize(self._plate, size_px, interpolation=cv2.INTER_AREA)
+
+
+def _filled(plate: np.ndarray, seen: np.ndarray) -> np.ndarray:
+    if seen.min() == 255:
+        filled = plate
+    else:
+        filled = push_pull_fill(plate, seen.astype(np.float32) * (1.0 / 255.0))
+    return np.clip(filled + 0.5, 0, 255).astype(np.uint8)
+
+
+class PlateSnapshot:
+    """A frozen copy of a :class:`CleanPlate`; ``image()`` returns it as ``(h, w, 3)`` uint8
+    BGR with unseen pixels filled (push-pull, ~15 ms at 512x288: done by the stylizer thread,
+    off the frame loop)."""
+
+    __slots__ = ("_plate", "_seen")
+
+    def __init__(self, plate: np.ndarray, seen: np.ndarray):
+        self._plate, self._seen = plate, seen
+
+    def image(self) -> np.ndarray:
+        return _filled(self._plate, self._seen)
 
 
 class CrossFader:
