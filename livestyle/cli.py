@@ -108,6 +108,8 @@ def _add_bench(sub) -> None:
     p.add_argument("--pace", choices=["realtime", "max"], default="realtime",
                    help="realtime: play the file as a camera at its frame rate; max: as fast as it goes")
     p.add_argument("--naive", action="store_true", help="also run the seed tutorial's naive pipeline and give the ratio")
+    p.add_argument("--naive-threads", type=int, metavar="N",
+                   help="interpreter threads of the naive pipeline (default: the runtime's default, as the tutorial)")
     p.add_argument("--json", metavar="FILE", help="write the report as JSON")
     p.add_argument("--style", "-s", help="style image path or built-in style name")
     p.add_argument("--config", "-c", metavar="FILE", help="TOML preset (e.g. configs/quality.toml)")

@@ -60,6 +60,7 @@ class MaskOptions(_Options):
       (1 = no smoothing).
     * ``refine``: edge refinement guided by the frame: ``guided`` (He et al., guided image
       filtering, ECCV 2010), ``bilateral`` (joint bilateral filter) or ``none``.
+    * ``refine_guide``: the guide image: ``gray`` (luma; 5x cheaper) or ``color``.
     * ``refine_radius_px`` / ``refine_eps``: filter window radius at the working resolution,
       and the guided filter's regularisation (on [0, 1] intensities, squared).
     * ``refine_scale``: the refinement runs at this fraction of the frame size (speed).
@@ -70,6 +71,7 @@ class MaskOptions(_Options):
 
     ema: float = Field(0.6, gt=0.0, le=1.0)
     refine: Literal["guided", "bilateral", "none"] = "guided"
+    refine_guide: Literal["gray", "color"] = "gray"
     refine_radius_px: int = Field(6, ge=1, le=64)
     refine_eps: float = Field(2e-4, gt=0.0, le=1.0)
     refine_scale: float = Field(0.5, gt=0.0, le=1.0)
@@ -91,14 +93,15 @@ class StyleOptions(_Options):
     * ``backend``: ``onnx`` (float transformer at any size, default) or ``litert`` (the
       official TFLite files; output fixed at 384x384).
     * ``short_side_px``: the transformer's input short side (rounded to a multiple of 4).
-    * ``threads``: intra-op threads of the transformer.
+    * ``threads``: intra-op threads of the transformer. One by default: in recorded video the
+      other core segments and composites, which is worth more than a faster restyle.
     """
 
     style: str = "starry_night"
     strength: float = Field(1.0, ge=0.0, le=1.0)
     backend: Literal["onnx", "litert"] = "onnx"
     short_side_px: int = Field(288, ge=64, le=2160)
-    threads: int = Field(2, ge=1, le=64)
+    threads: int = Field(1, ge=1, le=64)
 
 
 class PlateOptions(_Options):

@@ -5,8 +5,10 @@ Threads (each joined in ``finally``; bounded queues; a sentinel ends the stream)
 * **reader**: pulls frames from the :class:`~livestyle.protocols.Source`. In ``LIVE`` mode its
   queue holds one frame and a newer frame replaces a stale one (counted as dropped), so
   latency never builds up.
-* **processor**: segments, refines the alpha matte, updates the clean plate, schedules restyling
-  and composites (:class:`FrameProcessor`).
+* **segmenter** (recorded video only): runs the segmentation model one frame ahead, so the
+  second core works while the processor refines and composites the previous frame.
+* **processor**: segments (live), refines the alpha matte, updates the clean plate, schedules
+  restyling and composites (:class:`FrameProcessor`).
 * **stylizer**: restyles clean-plate snapshots (:class:`StyleWorker`). In ``VIDEO`` mode the
   plate is restyled every ``refresh_frames`` frames and each result is shown from a fixed
   later frame on, so the output is deterministic. In ``LIVE`` mode it restyles the newest plate
@@ -331,8 +333,10 @@ class FrameProcessor:
         """Return the output frame for ``frame`` (same size, uint8 BGR)."""
         image = frame.image
         st = self.stats
-        with _Timer(st, "segment"):
-            mask = self.segmenter.segment(image)
+        mask = frame.meta.pop("mask", None)  # precomputed by the pipeline's segment thread
+        if mask is None:
+            with _Timer(st, "segment"):
+                mask = self.segmenter.segment(image)
         per_frame = getattr(self.stylizer, "per_frame", False)
         with _Timer(st, "refine"):
             alpha = self.refiner.refine(mask, image)
@@ -395,6 +399,9 @@ class Pipeline:
         self.live = source.mode is RunningMode.LIVE
         self._q_in: queue.Queue = queue.Queue(maxsize=1 if self.live else queue_size)
         self._q_out: queue.Queue = queue.Queue(maxsize=queue_size)
+        # Recorded video: a segment thread ahead of the processor uses the second core.
+        # Live: one processor thread, so the stylizer keeps a core and latency stays low.
+        self._q_seg: queue.Queue | None = None if self.live else queue.Queue(maxsize=queue_size)
         self._stop = threading.Event()
         self._error: tuple[str, BaseException] | None = None
         self._lock = threading.Lock()
@@ -476,10 +483,29 @@ class Pipeline:
                     except queue.Empty:
                         pass
 
-    def _process(self) -> None:
+    def _segment(self) -> None:
+        """Recorded video: segmentation runs one frame ahead on its own thread."""
+        segmenter, st = self.processor.segmenter, self.stats
         try:
             while True:
                 frame = self._get(self._q_in)
+                if frame is _END:
+                    break
+                t0 = time.perf_counter()
+                frame.meta["mask"] = segmenter.segment(frame.image)
+                st.add("segment", (time.perf_counter() - t0) * 1000.0)
+                if not self._put(self._q_seg, frame):
+                    break
+        except BaseException as err:  # noqa: BLE001
+            self._fail("segment", err)
+        finally:
+            self._put_end(self._q_seg)
+
+    def _process(self) -> None:
+        q = self._q_seg if self._q_seg is not None else self._q_in
+        try:
+            while True:
+                frame = self._get(q)
                 if frame is _END:
                     break
                 out = self.processor.process(frame)
@@ -512,8 +538,10 @@ class Pipeline:
     # -- run ----------------------------------------------------------------------------
     def run(self) -> RunSummary:
         t0 = time.perf_counter()
-        threads = [
-            threading.Thread(target=self._read, name="livestyle-reader", daemon=True),
+        threads = [threading.Thread(target=self._read, name="livestyle-reader", daemon=True)]
+        if self._q_seg is not None:
+            threads.append(threading.Thread(target=self._segment, name="livestyle-segmenter", daemon=True))
+        threads += [
             threading.Thread(target=self._process, name="livestyle-processor", daemon=True),
             threading.Thread(target=self._write, name="livestyle-writer", daemon=True),
         ]

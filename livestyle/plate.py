@@ -17,19 +17,11 @@ from livestyle.config import PlateOptions
 _ERODE = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
 
 
-def push_pull_fill(image: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """Fill pixels of low ``weight`` from their weighted neighbourhood at coarser scales.
-
-    Args:
-        image: ``(H, W, 3)`` float32.
-        weight: ``(H, W)`` float32 in [0, 1]; 1 = known pixel, 0 = unknown.
-
-    Returns:
-        ``(H, W, 3)`` float32; pixels of weight 1 are unchanged.
-    """
+def _pull_push(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """Push-pull on a weighted image: ``num`` = image * weight ``(h, w, 3)``, ``den`` = weight
+    ``(h, w)``. Returns the ``(h, w, 3)`` estimate: the image where the weight is high, the
+    coarser levels' estimate where it is low."""
     levels = []
-    num = image * weight[..., None]
-    den = weight.copy()
     while min(den.shape[:2]) > 4:
         levels.append((num, den))
         num, den = cv2.pyrDown(num), cv2.pyrDown(den)
@@ -41,6 +33,35 @@ def push_pull_fill(image: np.ndarray, weight: np.ndarray) -> np.ndarray:
         a = np.clip(den * 2.0, 0.0, 1.0)[..., None]
         est = num / np.maximum(den, 1e-6)[..., None] * a + up * (1.0 - a)
     return est
+
+
+def push_pull_fill(image: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Fill pixels of low ``weight`` from their weighted neighbourhood at coarser scales.
+
+    Args:
+        image: ``(H, W, 3)`` float32.
+        weight: ``(H, W)`` float32 in [0, 1]; 1 = known pixel, 0 = unknown.
+
+    Returns:
+        ``(H, W, 3)`` float32; pixels of weight 1 are unchanged.
+    """
+    return _pull_push(image * weight[..., None], weight)
+
+
+def fill_unseen(plate: np.ndarray, seen: np.ndarray) -> np.ndarray:
+    """:func:`push_pull_fill` for a plate whose unseen pixels are 0 and ``seen`` is a uint8
+    0/255 map: the pyramid starts at half size (the fill is smooth anyway) and seen pixels are
+    copied exactly; about 4x cheaper.
+
+    Returns:
+        ``(H, W, 3)`` float32.
+    """
+    h, w = seen.shape
+    den = cv2.pyrDown(seen.astype(np.float32) * (1.0 / 255.0))
+    est = _pull_push(cv2.pyrDown(plate), den)
+    out = cv2.pyrUp(est, dstsize=(w, h))
+    cv2.copyTo(plate, seen, out)
+    return out
 
 
 class CleanPlate:
@@ -109,10 +130,7 @@ class CleanPlate:
 
 
 def _filled(plate: np.ndarray, seen: np.ndarray) -> np.ndarray:
-    if seen.min() == 255:
-        filled = plate
-    else:
-        filled = push_pull_fill(plate, seen.astype(np.float32) * (1.0 / 255.0))
+    filled = plate if seen.min() == 255 else fill_unseen(plate, seen)
     return np.clip(filled + 0.5, 0, 255).astype(np.uint8)
 
 
@@ -182,7 +200,7 @@ class CrossFader:
         return full
 
 
-_DILATE = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))
+_DILATE_HALF = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
 
 
 def change_weight(new_plate: np.ndarray, old_plate: np.ndarray, low: float, high: float) -> np.ndarray:
@@ -190,15 +208,20 @@ def change_weight(new_plate: np.ndarray, old_plate: np.ndarray, low: float, high
 
     The per-pixel largest channel difference, denoised, ramps from 0 at ``low`` to 1 at
     ``high`` levels, then grows and softens so that seams between old and new restyling are
-    feathered. Both plates are ``(h, w, 3)`` uint8 BGR.
+    feathered. Both plates are ``(h, w, 3)`` uint8 BGR. Computed at half size (the result is
+    smooth), then enlarged.
     """
-    d = cv2.absdiff(new_plate, old_plate).max(axis=2).astype(np.float32)
-    d = cv2.GaussianBlur(d, (0, 0), 1.5)
+    h, w = new_plate.shape[:2]
+    d = cv2.absdiff(cv2.pyrDown(new_plate), cv2.pyrDown(old_plate))
+    b, g, r = cv2.split(d)
+    d = cv2.max(cv2.max(b, g), r).astype(np.float32)
+    d = cv2.GaussianBlur(d, (0, 0), 0.75)
     d -= low
     d *= 1.0 / max(high - low, 1e-6)
     np.clip(d, 0.0, 1.0, out=d)
-    d = cv2.dilate(d, _DILATE)
-    return cv2.GaussianBlur(d, (0, 0), 3.0)
+    d = cv2.dilate(d, _DILATE_HALF)
+    d = cv2.GaussianBlur(d, (0, 0), 1.5)
+    return cv2.resize(d, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 class LocalRefresh:

@@ -174,10 +174,13 @@ class MaskRefiner:
         o = self.options
         conf = self.confidence(mask, frame.shape)
         ws = (conf.shape[1], conf.shape[0])
+        full = (frame.shape[1], frame.shape[0])
         # Edge refinement first, on the smoothed confidence: the filter moves the soft edge
         # onto the frame's edge; the ramp afterwards makes it narrow.
         if o.refine != "none":
-            guide = frame if ws == (frame.shape[1], frame.shape[0]) else cv2.resize(frame, ws, interpolation=cv2.INTER_AREA)
+            guide = frame if ws == full else cv2.resize(frame, ws, interpolation=cv2.INTER_AREA)
+            if o.refine_guide == "gray":
+                guide = cv2.cvtColor(guide, cv2.COLOR_BGR2GRAY)
             r = max(1, round(o.refine_radius_px))
             if o.refine == "guided":
                 alpha = cv2.ximgproc.guidedFilter(guide, conf, r, o.refine_eps * 255.0 * 255.0)
@@ -186,9 +189,8 @@ class MaskRefiner:
         else:
             alpha = conf.copy()
         alpha = smoothstep(alpha, o.low, o.high)
-        if ws != (frame.shape[1], frame.shape[0]):
-            alpha = cv2.resize(alpha, (frame.shape[1], frame.shape[0]), interpolation=cv2.INTER_LINEAR)
-        if o.feather_px > 0:
-            alpha = cv2.GaussianBlur(alpha, (0, 0), o.feather_px)
-        np.clip(alpha, 0.0, 1.0, out=alpha)
+        if o.feather_px > 0:  # at the working size: the same blur in frame pixels, cheaper
+            alpha = cv2.GaussianBlur(alpha, (0, 0), max(o.feather_px * ws[0] / full[0], 0.3))
+        if ws != full:
+            alpha = cv2.resize(alpha, full, interpolation=cv2.INTER_LINEAR)
         return alpha
