@@ -12,7 +12,9 @@ Threads (each joined in ``finally``; bounded queues; a sentinel ends the stream)
 * **stylizer**: restyles clean-plate snapshots (:class:`StyleWorker`). In ``VIDEO`` mode the
   plate is restyled every ``refresh_frames`` frames and each result is shown from a fixed
   later frame on, so the output is deterministic. In ``LIVE`` mode it restyles the newest plate
-  as often as the CPU allows, capped by ``style_rate_hz``, and the output never waits for it.
+  as often as the CPU allows, capped by ``style_rate_hz``, and the output never waits for it;
+  :class:`AdaptiveRate` lengthens its period when the frame loop falls behind and shortens
+  it again when there is spare CPU.
 * **writer**: hands output frames to the sinks.
 
 An exception in any thread stops all of them and is raised from :meth:`Pipeline.run` as a
@@ -189,6 +191,43 @@ class _Stopped(Exception):
     pass
 
 
+class AdaptiveRate:
+    """The live stylizer's refresh period, adapted to the frame loop's load.
+
+    ``observe(busy_s, interval_s)`` takes how long the frame loop worked on one frame and the
+    time between camera frames. The load (their ratio, smoothed) says whether the output keeps
+    up: above ``high`` the period grows by ``backoff`` at once (the stylizer yields its core
+    before a frame has to be dropped); below ``low`` it shrinks by ``recover`` per frame, down
+    to ``1 / max_hz`` (spare CPU restyles more often). ``period_s`` is the current period.
+    """
+
+    def __init__(self, max_hz: float, min_hz: float = 0.5, low: float = 0.55, high: float = 0.8,
+                 backoff: float = 1.5, recover: float = 0.97, smoothing: float = 0.2):
+        self.min_period_s = 1.0 / max_hz
+        self.max_period_s = max(1.0 / min_hz, self.min_period_s)
+        self.low, self.high = low, high
+        self.backoff, self.recover, self.smoothing = backoff, recover, smoothing
+        self.period_s = self.min_period_s
+        self.load = 0.0
+        self._cooldown = 0
+
+    def observe(self, busy_s: float, interval_s: float) -> None:
+        if interval_s <= 0:
+            return
+        self.load += self.smoothing * (busy_s / interval_s - self.load)
+        if self._cooldown:
+            self._cooldown -= 1
+        elif self.load > self.high:
+            self.period_s = min(self.period_s * self.backoff, self.max_period_s)
+            self._cooldown = 5  # let the change show in the load before acting again
+        elif self.load < self.low:
+            self.period_s = max(self.period_s * self.recover, self.min_period_s)
+
+    @property
+    def rate_hz(self) -> float:
+        return 1.0 / self.period_s
+
+
 @dataclass
 class ScheduleState:
     refreshes_submitted: int = 0
@@ -261,6 +300,8 @@ class FrameProcessor:
         po = config.plate
         self.local = LocalRefresh(po.change_low, po.change_high, po.local_refresh)
         self._last_thumb: np.ndarray | None = None
+        self.rate = AdaptiveRate(config.plate.style_rate_hz)
+        self._last_capture_ns = 0
 
     # -- wiring -------------------------------------------------------------------------
     def start(self, stop: threading.Event, on_error: Callable) -> None:
@@ -316,8 +357,7 @@ class FrameProcessor:
     def _schedule_live(self) -> None:
         """Restyle the newest plate whenever the worker is idle, at most ``style_rate_hz``."""
         now = time.perf_counter()
-        period = 1.0 / self.config.plate.style_rate_hz
-        if self.worker.idle and now - self.state.last_submit_s >= period:
+        if self.worker.idle and now - self.state.last_submit_s >= self.rate.period_s:
             if self.worker.submit(self.state.refreshes_submitted, self.plate.snapshot(), block=False):
                 self.state.refreshes_submitted += 1
                 self.state.last_submit_s = now
@@ -331,6 +371,16 @@ class FrameProcessor:
     # -- per frame ------------------------------------------------------------------------
     def process(self, frame: Frame) -> Frame:
         """Return the output frame for ``frame`` (same size, uint8 BGR)."""
+        if self.mode is not RunningMode.LIVE:
+            return self._process(frame)
+        t0 = time.perf_counter()
+        out = self._process(frame)
+        if self._last_capture_ns and frame.capture_ns > self._last_capture_ns:
+            self.rate.observe(time.perf_counter() - t0, (frame.capture_ns - self._last_capture_ns) / 1e9)
+        self._last_capture_ns = frame.capture_ns
+        return out
+
+    def _process(self, frame: Frame) -> Frame:
         image = frame.image
         st = self.stats
         mask = frame.meta.pop("mask", None)  # precomputed by the pipeline's segment thread

@@ -4,6 +4,7 @@ no flicker added; determinism; errors in any thread end the run cleanly."""
 from __future__ import annotations
 
 import threading
+import time
 from fractions import Fraction
 
 import av
@@ -187,3 +188,63 @@ def test_a_failing_thread_ends_the_run_with_a_clear_error(source, stylizer, sink
     assert err.stage == stage and message in str(err)
     assert sink.aborted and not sink.closed
     assert not [th for th in threading.enumerate() if th.name.startswith("livestyle-")]
+
+
+# ----------------------------------------------------------------------------- adaptive rate
+
+def test_adaptive_rate_backs_off_when_the_frame_loop_falls_behind():
+    from livestyle.pipeline import AdaptiveRate
+
+    rate = AdaptiveRate(max_hz=8.0)
+    assert rate.rate_hz == pytest.approx(8.0)
+    for _ in range(30):  # 30 ms of work per 33 ms frame: behind
+        rate.observe(0.030, 0.0333)
+    slowed = rate.rate_hz
+    assert slowed < 4.0
+    for _ in range(300):  # 10 ms per frame: spare CPU
+        rate.observe(0.010, 0.0333)
+    assert rate.rate_hz == pytest.approx(8.0)  # back to the cap, never above
+    assert rate.rate_hz > slowed
+
+
+def test_adaptive_rate_holds_between_the_thresholds_and_has_a_floor():
+    from livestyle.pipeline import AdaptiveRate
+
+    rate = AdaptiveRate(max_hz=8.0, min_hz=0.5)
+    for _ in range(100):
+        rate.observe(0.022, 0.0333)  # load 0.66: neither behind nor idle
+    assert rate.rate_hz == pytest.approx(8.0)
+    for _ in range(1000):
+        rate.observe(0.1, 0.0333)  # hopelessly behind
+    assert rate.rate_hz == pytest.approx(0.5)
+
+
+class _SlowSegmenter:
+    """Wraps a segmenter and burns `cost_s` of CPU per frame (a slow machine)."""
+
+    def __init__(self, inner, cost_s):
+        self.inner, self.cost_s = inner, cost_s
+
+    def segment(self, image):
+        t = time.perf_counter() + self.cost_s
+        while time.perf_counter() < t:
+            pass
+        return self.inner.segment(image)
+
+    def close(self):
+        pass
+
+
+def test_live_stylizer_slows_down_when_frames_come_faster_than_they_are_processed():
+    cfg = Config.model_validate({"plate": {"style_rate_hz": 8.0}})
+    proc = FrameProcessor(_SlowSegmenter(SelfieSegmenter("landscape"), 0.03), _CountingStylizer(), cfg, RunningMode.LIVE)
+    proc.start(threading.Event(), _raise)
+    try:
+        ns = time.perf_counter_ns()
+        for frame in SyntheticSource(frame_count=40):
+            ns += 33_366_700  # frames 1/29.97 s apart, 30 ms of work each
+            frame.capture_ns = ns
+            proc.process(frame)
+    finally:
+        proc.close()
+    assert proc.rate.rate_hz < 8.0 / 1.5
