@@ -63,7 +63,7 @@ class ResourceMonitor:
     memory-growth check at 1,000 and 10,000 frames).
     """
 
-    def __init__(self, frames_out, period_s: float = 0.25, marks=(1000, 10000)):
+    def __init__(self, frames_out, period_s: float = 0.1, marks=(1000, 10000)):
         self._frames_out = frames_out
         self.period_s = period_s
         self.marks = {m: None for m in marks}
@@ -196,13 +196,18 @@ def _percentiles(values) -> dict[str, float]:
     return {"p50": round(float(np.percentile(arr, 50)), 3), "p95": round(float(np.percentile(arr, 95)), 3)}
 
 
+def _marks(frames: int) -> list[int]:
+    """Frame counts at which resident memory is recorded: every 1,000 (at least 1,000)."""
+    return list(range(1000, max(frames, 1000) + 1, 1000))
+
+
 def _run_max(path: str, frames: int, config: Config, stats: Stats):
     from livestyle.runner import make_processor
 
     source = LoopedFile(path, frames)
     processor = make_processor(config, RunningMode.VIDEO, stats)
     pipeline = Pipeline(source, processor, [NullSink()])
-    with ResourceMonitor(lambda: pipeline.summary.frames_out) as mon:
+    with ResourceMonitor(lambda: pipeline.summary.frames_out, marks=_marks(frames)) as mon:
         try:
             summary = pipeline.run()
         finally:
@@ -210,7 +215,13 @@ def _run_max(path: str, frames: int, config: Config, stats: Stats):
     return source.info, summary.frames_in, summary.frames_out, mon, summary
 
 
-def _run_realtime(path: str, frames: int, config: Config, stats: Stats, preview: bool):
+def _switch_styles(session, every_s: float, stop: threading.Event) -> None:
+    """Press ``n`` every ``every_s`` seconds (from the second one on), as a user would."""
+    while not stop.wait(every_s):
+        session.controller.next_style()
+
+
+def _run_realtime(path: str, frames: int, config: Config, stats: Stats, preview: bool, switch_s: float | None):
     from livestyle.camera import CameraSource, FileCamera
     from livestyle.live import LiveSession, build_processor, live_config
 
@@ -218,12 +229,22 @@ def _run_realtime(path: str, frames: int, config: Config, stats: Stats, preview:
     camera = CameraSource(backend=FileCamera(path))
     processor = build_processor(config, stats)
     session = LiveSession(camera, config, processor=processor, preview=preview, vcam=False, max_frames=frames)
-    with ResourceMonitor(lambda: session.pipeline.summary.frames_out) as mon:
-        result = session.run()
+    stop = threading.Event()
+    switcher = None
+    if switch_s:
+        switcher = threading.Thread(target=_switch_styles, args=(session, switch_s, stop), daemon=True)
+        switcher.start()
+    try:
+        with ResourceMonitor(lambda: session.pipeline.summary.frames_out, marks=_marks(frames)) as mon:
+            result = session.run()
+    finally:
+        stop.set()
+        if switcher is not None:
+            switcher.join()
     info = replace(camera.info, path=path)
     summary = result.summary
     frames_in = summary.frames_in + camera.skipped  # every frame the camera delivered in time
-    return info, frames_in, summary.frames_out, mon, summary
+    return info, frames_in, summary.frames_out, mon, summary, result.change_ms
 
 
 def run_bench(
@@ -235,6 +256,7 @@ def run_bench(
     naive_threads: int | None = None,
     config: Config | None = None,
     preview: bool = False,
+    switch_styles_s: float | None = None,
 ) -> dict:
     """Run the benchmark and return the report (see :data:`REPORT_KEYS`).
 
@@ -252,10 +274,13 @@ def run_bench(
     file_info = probe.info
     probe.close()
     stats = Stats()
+    change_ms: list[float] = []
     if pace == "max":
         info, frames_in, frames_out, mon, summary = _run_max(path, frames, config, stats)
     else:
-        info, frames_in, frames_out, mon, summary = _run_realtime(path, frames, config, stats, preview)
+        info, frames_in, frames_out, mon, summary, change_ms = _run_realtime(
+            path, frames, config, stats, preview, switch_styles_s
+        )
     wall = max(summary.wall_s, 1e-9)
     output_fps = frames_out / wall
     naive_fps = speedup = None
@@ -282,6 +307,8 @@ def run_bench(
         "rss_mb_at_frames": {str(k): (None if v is None else round(v, 1)) for k, v in mon.marks.items()},
         "stylize_refreshes": len(stats.style_done_ns),
         "naive_threads": naive_threads if naive else None,
+        "style_change_ms": {**_percentiles(change_ms), "max": round(max(change_ms), 1) if change_ms else 0.0,
+                            "count": len(change_ms)},
         "effect": config.effect.name if hasattr(config, "effect") else "style",
         "style": config.style.style,
         "cpu_count": os.cpu_count(),
@@ -312,6 +339,9 @@ def format_table(report: dict) -> str:
     marks = {k: v for k, v in report["rss_mb_at_frames"].items() if v is not None}
     if marks:
         lines.append("memory at    " + ", ".join(f"{k} frames {v:.0f} MiB" for k, v in marks.items()))
+    ch = report["style_change_ms"]
+    if ch["count"]:
+        lines.append(f"style change {ch['p50']:.0f} ms p50, {ch['max']:.0f} ms max  ({ch['count']} changes, key -> output)")
     if report["naive_fps"] is not None:
         threads = report["naive_threads"] or "default"
         lines.append(
@@ -341,7 +371,7 @@ def bench_main(args, config: Config) -> int:
             raise InputError(f"{target}: folder {target.parent} does not exist; create it first")
     report = run_bench(
         args.input, frames=args.frames, pace=args.pace, naive=args.naive, naive_threads=args.naive_threads,
-        config=config, preview=preview,
+        config=config, preview=preview, switch_styles_s=args.switch_styles,
     )
     print(format_table(report))
     if args.json:

@@ -37,7 +37,7 @@ import cv2
 import numpy as np
 
 from livestyle.errors import DeviceError, InputError
-from livestyle.protocols import Frame, RunningMode, StreamInfo
+from livestyle.protocols import Closing, Frame, RunningMode, StreamInfo
 
 log = logging.getLogger(__name__)
 
@@ -278,7 +278,7 @@ class FileCamera:
         return self._rate
 
 
-class CameraSource:
+class CameraSource(Closing):
     """Live source on a :class:`CaptureBackend` (an OpenCV camera by default).
 
     Iterating yields :class:`~livestyle.protocols.Frame` objects: ``image`` ``(H, W, 3)``
@@ -464,11 +464,6 @@ class CameraSource:
         if callable(closer) and not self._thread.is_alive():
             closer()
 
-    def __enter__(self) -> CameraSource:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def open_camera(spec: str | int | None, options, *, file_as_camera: bool = False) -> CameraSource:

@@ -110,6 +110,8 @@ def _add_bench(sub) -> None:
     p.add_argument("--naive", action="store_true", help="also run the seed tutorial's naive pipeline and give the ratio")
     p.add_argument("--naive-threads", type=int, metavar="N",
                    help="interpreter threads of the naive pipeline (default: the runtime's default, as the tutorial)")
+    p.add_argument("--switch-styles", type=float, metavar="S",
+                   help="realtime: switch to the next style every S seconds and report how soon it shows")
     p.add_argument("--json", metavar="FILE", help="write the report as JSON")
     p.add_argument("--style", "-s", help="style image path or built-in style name")
     p.add_argument("--config", "-c", metavar="FILE", help="TOML preset (e.g. configs/quality.toml)")

@@ -24,7 +24,7 @@ import numpy as np
 
 from livestyle.config import MaskOptions
 from livestyle.errors import InputError
-from livestyle.protocols import RunningMode
+from livestyle.protocols import Closing, RunningMode
 from livestyle.segment import MaskRefiner, load_litert
 
 VOC_CLASSES: tuple[str, ...] = (
@@ -77,7 +77,7 @@ def parse_classes(classes: str | Iterable[str]) -> tuple[str, ...]:
     return tuple(names)
 
 
-class DeepLabSegmenter:
+class DeepLabSegmenter(Closing):
     """DeepLabV3 on ai-edge-litert, as a :class:`~livestyle.protocols.Segmenter`.
 
     Args:
@@ -147,11 +147,6 @@ class DeepLabSegmenter:
     def close(self) -> None:
         self._interpreter = None
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def hard_mask(confidence: np.ndarray, size_px: tuple[int, int], blur_px: int = 5) -> np.ndarray:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Iterator, Protocol, runtime_checkable
+from typing import Iterator, Protocol, Self, runtime_checkable
 
 import numpy as np
 
@@ -136,3 +136,27 @@ class Sink(Protocol):
     def close(self) -> None: ...
 
     def abort(self) -> None: ...
+
+
+class Closing:
+    """Mixin: a context manager that calls ``close()`` on exit."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Finishing:
+    """Mixin for sinks: on exit ``close()`` (finish the output) after success, ``abort()``
+    (discard it) after an exception."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()

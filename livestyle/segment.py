@@ -21,7 +21,7 @@ import cv2
 
 from livestyle.config import MaskOptions, SegmenterOptions
 from livestyle.errors import ModelError
-from livestyle.protocols import RunningMode
+from livestyle.protocols import Closing, RunningMode
 
 SELFIE_MODELS = {"general": "selfie_general", "landscape": "selfie_landscape"}
 
@@ -69,7 +69,7 @@ def resolve_selfie_model(options: SegmenterOptions, mode: RunningMode) -> str:
     return options.model
 
 
-class SelfieSegmenter:
+class SelfieSegmenter(Closing):
     """MediaPipe selfie segmentation on ai-edge-litert.
 
     Args:
@@ -112,11 +112,6 @@ class SelfieSegmenter:
     def close(self) -> None:
         self._interpreter = None
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def smoothstep(x: np.ndarray, low: float, high: float) -> np.ndarray:

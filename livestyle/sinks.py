@@ -27,7 +27,7 @@ import numpy as np
 
 from livestyle.config import OutputOptions
 from livestyle.errors import InputError
-from livestyle.protocols import Frame, StreamInfo
+from livestyle.protocols import Finishing, Frame, StreamInfo
 from livestyle.sources import IMAGE_EXTENSIONS
 
 log = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ def _check_image(image: np.ndarray, shape: tuple[int, ...] | None) -> None:
         raise ValueError(f"frame image: expected {expected} uint8 BGR, got {image.shape} {image.dtype}")
 
 
-class VideoFileSink:
+class VideoFileSink(Finishing):
     """Writes frames to an H.264 video file (libx264), keeping the input's timing.
 
     The output has the input's exact frame rate (``info.rate_fraction``) and each frame keeps
@@ -316,17 +316,9 @@ class VideoFileSink:
             self._bar.close()
             self._bar = None
 
-    def __enter__(self) -> VideoFileSink:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
 
-class ImageSink:
+class ImageSink(Finishing):
     """Writes one still image (format from the extension), atomically in ``close()``.
 
     Args:
@@ -387,14 +379,6 @@ class ImageSink:
         self._data = None
         self._tmp.unlink(missing_ok=True)
 
-    def __enter__(self) -> ImageSink:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
 
 def open_sink(

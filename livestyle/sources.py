@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 from livestyle.errors import CannotHandle, InputError
-from livestyle.protocols import Frame, RunningMode, StreamInfo
+from livestyle.protocols import Closing, Frame, RunningMode, StreamInfo
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 """File extensions (lower case, with the dot) that :func:`open_source` reads as a still image."""
@@ -60,7 +60,7 @@ def _av_reason(err: Exception) -> str:
     return getattr(err, "strerror", None) or str(err) or type(err).__name__
 
 
-class VideoFileSource:
+class VideoFileSource(Closing):
     """Decodes a video file with PyAV, frame by frame, in presentation order.
 
     The first frame is decoded when the source is created, so a file that is not a video or
@@ -212,14 +212,9 @@ class VideoFileSource:
         self._release()
         self._closed = True
 
-    def __enter__(self) -> VideoFileSource:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
-class ImageSource:
+class ImageSource(Closing):
     """One still image, read with OpenCV (works with non-ASCII paths too).
 
     Yields a single :class:`Frame` with ``image`` ``(H, W, 3)`` uint8 BGR (grey images are
@@ -265,14 +260,9 @@ class ImageSource:
         """Release the image. Idempotent."""
         self._image = None
 
-    def __enter__(self) -> ImageSource:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
-class SyntheticSource:
+class SyntheticSource(Closing):
     """Deterministic frames for tests: a textured background and a moving ellipse "person".
 
     The same arguments always give the same frames. :meth:`person_mask` gives the ground
@@ -363,11 +353,6 @@ class SyntheticSource:
     def close(self) -> None:
         """Nothing to release. Idempotent."""
 
-    def __enter__(self) -> SyntheticSource:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def is_image_path(path: str | os.PathLike[str]) -> bool:

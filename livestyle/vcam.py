@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from livestyle.errors import BackendNotInstalled, DeviceError
-from livestyle.protocols import Frame
+from livestyle.protocols import Closing, Frame
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def to_device_rgb(image: np.ndarray, size_px: tuple[int, int], mirror: bool = Fa
     return np.ascontiguousarray(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
 
 
-class VirtualCameraSink:
+class VirtualCameraSink(Closing):
     """Sends output frames to a virtual camera at a steady rate.
 
     Args:
@@ -185,11 +185,6 @@ class VirtualCameraSink:
     def abort(self) -> None:
         self.close()
 
-    def __enter__(self) -> VirtualCameraSink:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def wait_sent(sink: VirtualCameraSink, n: int, timeout_s: float = 10.0) -> bool:

@@ -53,8 +53,10 @@ def check_report(r: dict, pace: str, frames: int) -> None:
 
 
 def test_realtime_report(tmp_path):
-    r, table = bench(tmp_path, "--frames", 60)
+    r, table = bench(tmp_path, "--frames", 60, "--switch-styles", 0.6)
     check_report(r, "realtime", 60)
+    ch = r["style_change_ms"]  # each style change timed from the key press to the output
+    assert ch["count"] >= 1 and 0 < ch["p50"] <= ch["max"]
     assert r["frames_out"] <= 60
     assert r["naive_fps"] is None and r["speedup"] is None
     assert r["stages_ms"]["segment"]["p50"] > 0 and r["stages_ms"]["stylize"]["p50"] > 0
