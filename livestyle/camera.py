@@ -465,7 +465,6 @@ class CameraSource(Closing):
             closer()
 
 
-
 def open_camera(spec: str | int | None, options, *, file_as_camera: bool = False) -> CameraSource:
     """Open the live source for ``--input``: a camera index or path, or (with
     ``file_as_camera``) a video file played as a camera.

@@ -148,7 +148,6 @@ class DeepLabSegmenter(Closing):
         self._interpreter = None
 
 
-
 def hard_mask(confidence: np.ndarray, size_px: tuple[int, int], blur_px: int = 5) -> np.ndarray:
     """The seed's binarized mask: resize to ``size_px`` ``(width, height)``, Gaussian blur,
     Otsu threshold. ``confidence`` is ``(h, w)`` float32 in [0, 1]; returns ``(H, W)`` float32

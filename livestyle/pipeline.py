@@ -533,40 +533,28 @@ class Pipeline:
                     except queue.Empty:
                         pass
 
-    def _segment(self) -> None:
-        """Recorded video: segmentation runs one frame ahead on its own thread."""
-        segmenter, st = self.processor.segmenter, self.stats
+    def _stage(self, name: str, q_in: queue.Queue, q_out: queue.Queue, work: Callable) -> None:
+        """A middle thread: ``work`` each item from ``q_in`` into ``q_out`` until the sentinel."""
         try:
             while True:
-                frame = self._get(self._q_in)
-                if frame is _END:
+                item = self._get(q_in)
+                if item is _END:
                     break
-                t0 = time.perf_counter()
-                frame.meta["mask"] = segmenter.segment(frame.image)
-                st.add("segment", (time.perf_counter() - t0) * 1000.0)
-                if not self._put(self._q_seg, frame):
-                    break
-        except BaseException as err:  # noqa: BLE001
-            self._fail("segment", err)
-        finally:
-            self._put_end(self._q_seg)
-
-    def _process(self) -> None:
-        q = self._q_seg if self._q_seg is not None else self._q_in
-        try:
-            while True:
-                frame = self._get(q)
-                if frame is _END:
-                    break
-                out = self.processor.process(frame)
-                if not self._put(self._q_out, out):
+                if not self._put(q_out, work(item)):
                     break
         except _Stopped:
             pass
         except BaseException as err:  # noqa: BLE001
-            self._fail("process", err)
+            self._fail(name, err)
         finally:
-            self._put_end(self._q_out)
+            self._put_end(q_out)
+
+    def _segment(self, frame: Frame) -> Frame:
+        """Recorded video: segmentation runs one frame ahead on its own thread."""
+        t0 = time.perf_counter()
+        frame.meta["mask"] = self.processor.segmenter.segment(frame.image)
+        self.stats.add("segment", (time.perf_counter() - t0) * 1000.0)
+        return frame
 
     def _write(self) -> None:
         try:
@@ -588,11 +576,14 @@ class Pipeline:
     # -- run ----------------------------------------------------------------------------
     def run(self) -> RunSummary:
         t0 = time.perf_counter()
+        def stage(name, q_in, q_out, work):
+            return threading.Thread(target=self._stage, args=(name, q_in, q_out, work), name=f"livestyle-{name}", daemon=True)
+
         threads = [threading.Thread(target=self._read, name="livestyle-reader", daemon=True)]
         if self._q_seg is not None:
-            threads.append(threading.Thread(target=self._segment, name="livestyle-segmenter", daemon=True))
+            threads.append(stage("segment", self._q_in, self._q_seg, self._segment))
         threads += [
-            threading.Thread(target=self._process, name="livestyle-processor", daemon=True),
+            stage("process", self._q_seg if self._q_seg is not None else self._q_in, self._q_out, self.processor.process),
             threading.Thread(target=self._write, name="livestyle-writer", daemon=True),
         ]
         interrupted = False

@@ -113,7 +113,6 @@ class SelfieSegmenter(Closing):
         self._interpreter = None
 
 
-
 def smoothstep(x: np.ndarray, low: float, high: float) -> np.ndarray:
     """Hermite ramp from 0 at ``low`` to 1 at ``high``; float32 in, float32 out (in place)."""
     x -= low

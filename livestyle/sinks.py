@@ -317,7 +317,6 @@ class VideoFileSink(Finishing):
             self._bar = None
 
 
-
 class ImageSink(Finishing):
     """Writes one still image (format from the extension), atomically in ``close()``.
 
@@ -378,7 +377,6 @@ class ImageSink(Finishing):
         self._closed = True
         self._data = None
         self._tmp.unlink(missing_ok=True)
-
 
 
 def open_sink(

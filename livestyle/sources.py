@@ -213,7 +213,6 @@ class VideoFileSource(Closing):
         self._closed = True
 
 
-
 class ImageSource(Closing):
     """One still image, read with OpenCV (works with non-ASCII paths too).
 
@@ -259,7 +258,6 @@ class ImageSource(Closing):
     def close(self) -> None:
         """Release the image. Idempotent."""
         self._image = None
-
 
 
 class SyntheticSource(Closing):
@@ -352,7 +350,6 @@ class SyntheticSource(Closing):
 
     def close(self) -> None:
         """Nothing to release. Idempotent."""
-
 
 
 def is_image_path(path: str | os.PathLike[str]) -> bool:

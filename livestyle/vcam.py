@@ -186,7 +186,6 @@ class VirtualCameraSink(Closing):
         self.close()
 
 
-
 def wait_sent(sink: VirtualCameraSink, n: int, timeout_s: float = 10.0) -> bool:
     """Wait until ``sink`` has sent at least ``n`` frames (tests and demos)."""
     end = time.monotonic() + timeout_s
