@@ -440,7 +440,8 @@ class LiveController:
 
     def status(self) -> dict:
         """``out_fps``, ``style_hz``, ``latency_ms``, ``style``, ``strength``, ``effect``,
-        ``change_ms`` (the last style-change latency, or 0)."""
+        ``change_ms`` (the last style-change latency, or 0), ``stages_ms`` (stage -> median ms
+        of its last 60 runs)."""
         return {
             "out_fps": self._out.hz(),
             "style_hz": self.style_hz(),
@@ -449,6 +450,7 @@ class LiveController:
             "strength": self.processor.strength,
             "effect": self.processor.effect_on,
             "change_ms": self.change_latencies_ms[-1] if self.change_latencies_ms else 0.0,
+            "stages_ms": {k: float(np.median(v[-60:])) for k, v in list(self.stats.stage_ms.items()) if v},
         }
 
 

@@ -144,7 +144,8 @@ def draw_overlay(image: np.ndarray, status: dict, *, camera_lost: bool = False, 
 
     ``status`` keys (all optional): ``out_fps`` (frames per second), ``style_hz`` (restyles
     per second), ``latency_ms`` (capture to output, milliseconds), ``style`` (name),
-    ``strength`` (0..1), ``effect`` (bool), ``change_ms`` (last style-change latency).
+    ``strength`` (0..1), ``effect`` (bool), ``change_ms`` (last style-change latency),
+    ``stages_ms`` (stage name -> recent median milliseconds, drawn as a third line).
     The "camera lost" notice and the help are drawn even when ``overlay_on`` is False.
     """
     out = image.copy()
@@ -166,10 +167,14 @@ def draw_overlay(image: np.ndarray, status: dict, *, camera_lost: bool = False, 
             l2 += "  [h] help"
         if mask_view:
             l2 += "  MASK VIEW"
-        width = int(max(len(l1), len(l2)) * 19 * scale) + 20
-        _shade(out, 0, 0, width, 2 * line + 10)
-        _text(out, l1, (10, line), scale * 0.8)
-        _text(out, l2, (10, 2 * line), scale * 0.8)
+        lines = [l1, l2]
+        stages = status.get("stages_ms")
+        if stages:
+            lines.append(" | ".join(f"{k} {v:.1f}" for k, v in stages.items() if k != "sink") + " ms")
+        width = int(max(map(len, lines)) * 19 * scale) + 20
+        _shade(out, 0, 0, width, len(lines) * line + 10)
+        for i, text in enumerate(lines):
+            _text(out, text, (10, (i + 1) * line), scale * 0.8)
     if camera_lost:
         y0 = h - 2 * line
         _shade(out, 0, y0, w, h, 0.4)
