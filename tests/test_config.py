@@ -64,3 +64,29 @@ def test_invalid_value_names_key_value_and_what_is_allowed(tmp_path):
         load_config(bad)
     with pytest.raises(InputError, match=r"vcam\.fps"):
         load_config(None, {"vcam.fps": "fast"})
+
+
+def test_default_preset_comments_show_the_real_defaults(tmp_path):
+    """Uncommenting every ``# key = value`` line of configs/default.toml gives the defaults,
+    except the few example values that are not defaults (marked below)."""
+    import re
+
+    from livestyle.config import Config
+
+    examples = {("effect", "background"), ("camera", "device")}  # illustrations, not defaults
+    lines, table, keys = [], None, []
+    for line in (REPO / "configs" / "default.toml").read_text().splitlines():
+        m = re.match(r"^\[(\w+)\]", line)
+        if m:
+            table = m.group(1)
+        m = re.match(r"^# (\w+) = (.*?)(\s+#.*)?$", line)
+        if m and table and (table, m.group(1)) not in examples:
+            keys.append((table, m.group(1)))
+            line = f"{m.group(1)} = {m.group(2)}"
+        lines.append(line)
+    assert len(keys) >= 25
+    path = tmp_path / "uncommented.toml"
+    path.write_text("\n".join(lines) + "\n")
+    loaded, default = load_config(path), Config()
+    for table, key in keys:
+        assert getattr(getattr(loaded, table), key) == getattr(getattr(default, table), key), f"{table}.{key}"
