@@ -462,3 +462,12 @@ def test_models_main_rejects_unknown_names() -> None:
 def test_cache_dir_from_env(env: Path) -> None:
     assert models.cache_dir() == env and env.is_dir()
     assert os.environ["LIVESTYLE_CACHE_DIR"] == str(env)
+
+
+def test_models_folder_manifest_matches_the_registry() -> None:
+    lines = (REPO / "models" / "SHA256SUMS").read_text().split("\n")
+    listed = dict(reversed(line.split("  ")) for line in lines if line.strip())
+    assert listed == {spec.filename: spec.sha256 for spec in MODELS.values()}
+    shared = dict(reversed(line.split("  ")) for line in (SHARED_MODELS / "SHA256SUMS").read_text().splitlines() if line.strip())
+    for filename, digest in shared.items():  # the shared copies are the published files
+        assert listed[filename] == digest
