@@ -20,15 +20,45 @@ def check_same(frame: np.ndarray, background: np.ndarray, alpha: np.ndarray) -> 
 
 
 class AlphaCompositor:
-    """``out = alpha * frame + (1 - alpha) * background``.
+    """``out = alpha * frame + (1 - alpha) * background``, with edge decontamination.
 
-    ``composite(frame, background, alpha)``: ``(H, W, 3)`` uint8 BGR twice and ``(H, W)``
-    float32 alpha in [0, 1] (1 = person, kept from ``frame``); returns ``(H, W, 3)`` uint8 BGR.
+    ``composite(frame, background, alpha, original=None)``: ``(H, W, 3)`` uint8 BGR twice and
+    ``(H, W)`` float32 alpha in [0, 1] (1 = person, kept from ``frame``); returns ``(H, W, 3)``
+    uint8 BGR.
+
+    Edge pixels (0 < alpha < 1) mix the person with the *original* background; blended as they
+    are, a bright wall shows as a light rim around the person. Given ``original``, an estimate
+    of that background (the clean plate, ``(H, W, 3)`` uint8 BGR), its share is replaced by the
+    new background: the foreground colour is F = (I - (1 - a) P) / a (alpha-matting
+    compositing equation, Porter and Duff 1984; as in Smith and Blinn, "Blue screen matting",
+    1996), and a F + (1 - a) B = I + (1 - a)(B - P). This form does not amplify errors in P. It
+    is faded in over ``0 < a < ramp`` so that pure background stays exactly ``background``, and
+    computed on the edge band's pixels only.
 
     Raises:
         ValueError: shapes or dtypes do not fit (the message gives expected and actual).
     """
 
-    def composite(self, frame: np.ndarray, background: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    def __init__(self, ramp: float = 0.3):
+        self.ramp = ramp
+
+    def composite(
+        self, frame: np.ndarray, background: np.ndarray, alpha: np.ndarray, original: np.ndarray | None = None
+    ) -> np.ndarray:
         check_same(frame, background, alpha)
-        return cv2.blendLinear(frame, background, alpha, 1.0 - alpha)
+        out = cv2.blendLinear(frame, background, alpha, 1.0 - alpha)
+        if original is None:
+            return out
+        if original.shape != frame.shape or original.dtype != np.uint8:
+            raise ValueError(f"original: expected {frame.shape} uint8, got {original.shape} {original.dtype}")
+        a = alpha.reshape(-1)
+        idx = np.flatnonzero((a > 0.002) & (a < 0.998))  # the edge band: a few % of the pixels
+        if idx.size == 0:
+            return out
+        a = a[idx]
+        w = np.clip(a * (1.0 / self.ramp), 0.0, 1.0)
+        w = (w * w * (3.0 - 2.0 * w) * (1.0 - a))[:, None]
+        flat = out.reshape(-1, 3)
+        diff = frame.reshape(-1, 3)[idx].astype(np.float32) - original.reshape(-1, 3)[idx]
+        flat[idx] = np.clip(flat[idx] + diff * w + 0.5, 0, 255).astype(np.uint8)
+        return out

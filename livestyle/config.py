@@ -67,6 +67,9 @@ class MaskOptions(_Options):
     * ``low`` / ``high``: confidence below ``low`` is background, above ``high`` is person;
       in between the matte ramps smoothly.
     * ``feather_px``: Gaussian feather of the final matte, in frame pixels (0 = off).
+    * ``decontaminate``: in edge pixels, replace the original background's share with the new
+      background's (see :class:`~livestyle.composite.AlphaCompositor`); removes the light or
+      dark rim the old background leaves around the person.
     """
 
     ema: float = Field(0.6, gt=0.0, le=1.0)
@@ -81,6 +84,7 @@ class MaskOptions(_Options):
     # ``mode``: ``soft`` (the matte above) or ``hard`` (the seed's binarized mask: resize, blur,
     # Otsu threshold; :class:`livestyle.deeplab.HardMaskRefiner`).
     mode: Literal["soft", "hard"] = "soft"
+    decontaminate: bool = True
 
 
 class StyleOptions(_Options):

@@ -301,6 +301,7 @@ class FrameProcessor:
         self.local = LocalRefresh(po.change_low, po.change_high, po.local_refresh)
         self._last_thumb: np.ndarray | None = None
         self.rate = AdaptiveRate(config.plate.style_rate_hz)
+        self._original: tuple = (None, None)  # (small plate, the same at frame size)
         self._last_capture_ns = 0
 
     # -- wiring -------------------------------------------------------------------------
@@ -408,7 +409,8 @@ class FrameProcessor:
             return Frame(out, frame.index, frame.timestamp_ms, frame.capture_ns, frame.pts, frame.meta)
         if self.mode is RunningMode.IMAGE:
             with _Timer(st, "stylize"):
-                self.fader.set(self.stylizer.stylize(plate.image()), 0)
+                plate_image = plate.image()
+                self.fader.set(self.local.apply(self.stylizer.stylize(plate_image), plate_image), 0)
         elif self.mode is RunningMode.VIDEO:
             self._schedule_video(frame.index)
         else:
@@ -416,9 +418,21 @@ class FrameProcessor:
         if not self.fader.ready:  # live mode before the first restyled plate
             return Frame(image, frame.index, frame.timestamp_ms, frame.capture_ns, frame.pts, frame.meta)
         with _Timer(st, "composite"):
-            background = self.fader.frame((image.shape[1], image.shape[0]))
-            out = self.compositor.composite(image, background, keep)
+            size = (image.shape[1], image.shape[0])
+            background = self.fader.frame(size)
+            out = self.compositor.composite(image, background, keep, self._original_background(size))
         return Frame(out, frame.index, frame.timestamp_ms, frame.capture_ns, frame.pts, frame.meta)
+
+    def _original_background(self, size_px: tuple[int, int]) -> np.ndarray | None:
+        """The unstyled plate behind the shown restyling, at frame size (cached per refresh),
+        for edge decontamination; None when it does not apply (off, target person, a person
+        style, or nothing restyled yet)."""
+        plate = self.local.plate
+        if plate is None or not self.config.mask.decontaminate or self.target_person or self.person_layer is not None:
+            return None
+        if self._original[0] is not plate:
+            self._original = (plate, cv2.resize(plate, size_px, interpolation=cv2.INTER_LINEAR))
+        return self._original[1]
 
 
 @dataclass

@@ -243,6 +243,11 @@ class LocalRefresh:
     def reset(self) -> None:
         self._shown = self._plate = None
 
+    @property
+    def plate(self) -> np.ndarray | None:
+        """The (unstyled) plate behind what is shown now, ``(h, w, 3)`` uint8 BGR."""
+        return self._plate
+
     def apply(self, restyled: np.ndarray, plate: np.ndarray) -> np.ndarray:
         if not self.enabled or self._shown is None or self._shown.shape != restyled.shape:
             self._shown, self._plate = restyled, plate

@@ -99,3 +99,30 @@ def test_misfits_raise_with_expected_and_actual(pair, case, expected, actual):
         AlphaCompositor().composite(frame, background, alpha)
     msg = str(info.value)
     assert expected in msg and actual in msg, msg
+
+
+def test_decontamination_replaces_the_original_backgrounds_share_in_edge_pixels():
+    """Edge pixels are I = a F + (1 - a) P (person F over the original background P). Given P,
+    the compositor puts F over the new background S: a F + (1 - a) S, with no rim of P."""
+    h, w = 40, 200
+    a = np.tile(np.linspace(0.0, 1.0, w, dtype=np.float32), (h, 1))  # a soft edge, 0 -> 1
+    person = np.full((h, w, 3), (40, 60, 200), np.uint8)
+    wall = np.full((h, w, 3), 245, np.uint8)  # a bright original background
+    new_bg = np.full((h, w, 3), (120, 30, 10), np.uint8)
+    frame = np.clip(a[..., None] * person + (1 - a[..., None]) * wall + 0.5, 0, 255).astype(np.uint8)
+    ideal = a[..., None] * person + (1 - a[..., None]) * new_bg
+    c = AlphaCompositor()
+    plain = c.composite(frame, new_bg, a).astype(np.float32)
+    clean = c.composite(frame, new_bg, a, original=wall).astype(np.float32)
+    band = (a > 0.3) & (a < 0.9)  # where the correction is fully on
+    assert np.abs(clean - ideal)[band].max() <= 2.0
+    assert np.abs(plain - ideal)[band].mean() > 30.0  # without it, the wall shows through
+    # pure background and pure person are untouched
+    assert np.array_equal(clean[a == 0.0], plain[a == 0.0])
+    assert np.array_equal(clean[:, -1], plain[:, -1])
+
+
+def test_decontamination_checks_the_original_background():
+    f = np.zeros((4, 4, 3), np.uint8)
+    with pytest.raises(ValueError, match=r"expected \(4, 4, 3\) uint8, got \(4, 5, 3\)"):
+        AlphaCompositor().composite(f, f, np.zeros((4, 4), np.float32), original=np.zeros((4, 5, 3), np.uint8))
