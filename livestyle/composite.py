@@ -19,6 +19,9 @@ def check_same(frame: np.ndarray, background: np.ndarray, alpha: np.ndarray) -> 
         raise ValueError(f"alpha: expected {frame.shape[:2]} float32, got {alpha.shape} {alpha.dtype}")
 
 
+_PIXEL = np.dtype((np.void, 3))  # one BGR pixel as a single item, for fast scatter
+
+
 class AlphaCompositor:
     """``out = alpha * frame + (1 - alpha) * background``, with edge decontamination.
 
@@ -51,11 +54,19 @@ class AlphaCompositor:
             return out
         if original.shape != frame.shape or original.dtype != np.uint8:
             raise ValueError(f"original: expected {frame.shape} uint8, got {original.shape} {original.dtype}")
-        a = alpha.reshape(-1)
-        idx = np.flatnonzero((a > 0.002) & (a < 0.998))  # the edge band: a few % of the pixels
+        idx = np.flatnonzero((alpha > 0.002) & (alpha < 0.998))  # the edge band: a few % of pixels
         if idx.size == 0:
             return out
-        a = a[idx]
+        a = alpha.reshape(-1)[idx]
+        w = np.clip(a * (1.0 / self.ramp), 0.0, 1.0)
+        w = (w * w * (3.0 - 2.0 * w) * (1.0 - a))[:, None]
+        flat = out.reshape(-1, 3)
+        diff = np.take(frame.reshape(-1, 3), idx, axis=0).astype(np.float32)
+        diff -= np.take(original.reshape(-1, 3), idx, axis=0)
+        fixed = np.clip(np.take(flat, idx, axis=0) + diff * w + 0.5, 0, 255).astype(np.uint8)
+        flat.view(_PIXEL)[idx, 0] = fixed.view(_PIXEL)[:, 0]  # one 3-byte write per pixel
+        return out
+        a = alpha.reshape(-1)[idx]
         w = np.clip(a * (1.0 / self.ramp), 0.0, 1.0)
         w = (w * w * (3.0 - 2.0 * w) * (1.0 - a))[:, None]
         flat = out.reshape(-1, 3)
