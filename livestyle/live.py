@@ -93,59 +93,6 @@ def draw_camera_lost(image: np.ndarray) -> np.ndarray:
     return out
 
 
-class CancellableOnnx:
-    """Wraps the ``onnx`` Magenta backend so that a running style transfer can be cancelled
-    (onnxruntime ``RunOptions.terminate``): after a style change the restyle in flight is
-    useless, and cancelling it hands its core to the quick restyle at once. A cancelled
-    transfer returns zeros of the content's shape (its result is thrown away as stale).
-
-    Same interface as :class:`~livestyle.stylize.MagentaBackend`.
-    """
-
-    def __init__(self, backend):
-        self._backend = backend
-        self.name = backend.name
-        self.fixed_size = backend.fixed_size
-        self._lock = threading.Lock()
-        self._runs: set = set()
-        self.cancelled = 0
-
-    @staticmethod
-    def supports(backend) -> bool:
-        return all(hasattr(backend, a) for a in ("_transformer", "_t_content", "_t_style"))
-
-    def predict(self, style: np.ndarray) -> np.ndarray:
-        return self._backend.predict(style)
-
-    def transfer(self, content: np.ndarray, bottleneck: np.ndarray) -> np.ndarray:
-        import onnxruntime as ort
-
-        b = self._backend
-        run = ort.RunOptions()
-        feed = {
-            b._t_content: np.ascontiguousarray(content, np.float32),
-            b._t_style: np.asarray(bottleneck, np.float32).reshape(1, 1, 1, -1),
-        }
-        with self._lock:
-            self._runs.add(run)
-        try:
-            return b._transformer.run(None, feed, run)[0]
-        except Exception:
-            if run.terminate:
-                self.cancelled += 1
-                return np.zeros_like(content, dtype=np.float32)
-            raise
-        finally:
-            with self._lock:
-                self._runs.discard(run)
-
-    def cancel(self) -> None:
-        """Cancel every transfer running now (from any thread)."""
-        with self._lock:
-            for run in self._runs:
-                run.terminate = True
-
-
 class _CutFader(CrossFader):
     """A :class:`~livestyle.plate.CrossFader` whose next ``set`` can be forced to a cut."""
 
@@ -166,7 +113,7 @@ class LiveFrameProcessor(FrameProcessor):
 
     * :meth:`request` queues a change (style name, strength, effect on/off) from any thread;
       it is applied at the start of the next frame, and each change has a *generation*;
-    * after a change the restyle in flight is cancelled (onnx backend), a quick restyle at a
+    * after a change the restyle in flight is cancelled (onnx backend's ``cancel()``), a quick restyle at a
       third of the transformer size is shown at once (a cut), and a full-size restyle is
       queued ahead of the rate cap and shown as a cut too; results of restyles submitted
       before the change are dropped;
@@ -186,11 +133,8 @@ class LiveFrameProcessor(FrameProcessor):
         super().__init__(segmenter, stylizer, config, RunningMode.LIVE, stats, **kw)
         self.fader = _CutFader()
         self._main = stylizer
-        self._cancel = None
         magenta = isinstance(stylizer, MagentaStylizer)
-        if magenta and CancellableOnnx.supports(stylizer.backend):
-            stylizer.backend = CancellableOnnx(stylizer.backend)
-            self._cancel = stylizer.backend.cancel
+        self._cancel = getattr(stylizer.backend, "cancel", None) if magenta else None
         self._quick: MagentaStylizer | None = None
         if quick_restyle and magenta and stylizer.backend.fixed_size is None:
             small = max(64, config.style.short_side_px // 3)

@@ -23,6 +23,7 @@ Backends (:data:`BACKENDS`):
 from __future__ import annotations
 
 import hashlib
+import threading
 from pathlib import Path
 from typing import Protocol
 
@@ -150,6 +151,9 @@ class OnnxMagenta:
     def __init__(self, threads: int = 2):
         from livestyle.models import float_onnx_path
 
+        self._runs: set = set()  # RunOptions of transfers in flight, for cancel()
+        self._runs_lock = threading.Lock()
+        self.cancelled = 0
         self._predictor = ort_session(float_onnx_path("magenta_predict_onnx"), 1)
         self._transformer = ort_session(float_onnx_path("magenta_transform_onnx"), threads)
         self._p_in = self._predictor.get_inputs()[0].name
@@ -162,11 +166,34 @@ class OnnxMagenta:
         return out.reshape(BOTTLENECK_SIZE).astype(np.float32)
 
     def transfer(self, content: np.ndarray, bottleneck: np.ndarray) -> np.ndarray:
+        """See :class:`MagentaBackend`. A transfer stopped by :meth:`cancel` returns zeros of
+        the content's shape (the caller throws such a result away)."""
+        import onnxruntime as ort
+
         feed = {
             self._t_content: np.ascontiguousarray(content, np.float32),
-            self._t_style: bottleneck.reshape(1, 1, 1, BOTTLENECK_SIZE).astype(np.float32),
+            self._t_style: np.asarray(bottleneck, np.float32).reshape(1, 1, 1, BOTTLENECK_SIZE),
         }
-        return self._transformer.run(None, feed)[0]
+        run = ort.RunOptions()
+        with self._runs_lock:
+            self._runs.add(run)
+        try:
+            return self._transformer.run(None, feed, run)[0]
+        except Exception:
+            if run.terminate:
+                self.cancelled += 1
+                return np.zeros_like(content, dtype=np.float32)
+            raise
+        finally:
+            with self._runs_lock:
+                self._runs.discard(run)
+
+    def cancel(self) -> None:
+        """Stop every transfer running now (from any thread; onnxruntime ``RunOptions.terminate``):
+        after a style change the restyle in flight is useless, and stopping it frees its core."""
+        with self._runs_lock:
+            for run in self._runs:
+                run.terminate = True
 
 
 class LitertMagenta:

@@ -257,3 +257,24 @@ def test_unknown_backend_lists_the_valid_ones():
         make_backend("nope")
     msg = str(info.value)
     assert "nope" in msg and "onnx" in msg and "litert" in msg
+
+
+def test_onnx_transfer_can_be_cancelled_from_another_thread():
+    import threading
+
+    from livestyle.stylize import OnnxMagenta, resolve_style
+
+    backend = OnnxMagenta(threads=1)
+    vec = resolve_style("starry_night", backend)
+    content = np.random.default_rng(0).random((1, 1536, 2048, 3), dtype=np.float32)  # seconds of work
+    result = {}
+    worker = threading.Thread(target=lambda: result.setdefault("out", backend.transfer(content, vec)))
+    worker.start()
+    while worker.is_alive():  # cancel until the run in flight notices
+        backend.cancel()
+        worker.join(0.02)
+    assert backend.cancelled == 1
+    assert result["out"].shape == content.shape and not result["out"].any()
+    # the backend still works afterwards
+    small = np.random.default_rng(1).random((1, 64, 96, 3), dtype=np.float32)
+    assert backend.transfer(small, vec).any()
