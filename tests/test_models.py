@@ -22,9 +22,7 @@ from livestyle import models
 from livestyle.errors import InputError, ModelError
 from livestyle.models import MODELS
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-SHARED_MODELS = SHARED / "models"
+from conftest import REPO, SHARED, SHARED_MODELS
 SMALL = "magenta_transfer_int8"  # the smallest shared model (284 KB), used for downloads
 
 needs_shared = pytest.mark.skipif(not SHARED_MODELS.is_dir(), reason="shared/models not present")
