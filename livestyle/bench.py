@@ -305,7 +305,7 @@ def run_bench(
         "speedup": None if speedup is None else round(speedup, 2),
         # more than the required keys:
         "rss_mb_at_frames": {str(k): (None if v is None else round(v, 1)) for k, v in mon.marks.items()},
-        "stylize_refreshes": len(stats.style_done_ns),
+        "stylize_refreshes": stats.style_refreshes,
         "naive_threads": naive_threads if naive else None,
         "style_change_ms": {**_percentiles(change_ms), "max": round(max(change_ms), 1) if change_ms else 0.0,
                             "count": len(change_ms)},

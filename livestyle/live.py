@@ -42,7 +42,7 @@ import numpy as np
 
 from livestyle.config import Config
 from livestyle.errors import DeviceError, InputError, LivestyleError, PipelineError
-from livestyle.pipeline import FrameProcessor, Pipeline, RunSummary, Stats
+from livestyle.pipeline import FrameProcessor, Pipeline, RunSummary, Stats, recent
 from livestyle.plate import CrossFader
 from livestyle.protocols import Frame, RunningMode, Segmenter, StreamInfo, Stylizer
 from livestyle.stylize import MagentaStylizer
@@ -375,7 +375,7 @@ class LiveController:
 
     # -- status (any thread) -----------------------------------------------------------------
     def style_hz(self, window_s: float = 5.0) -> float:
-        done = self.stats.style_done_ns[-60:]
+        done = recent(self.stats.style_done_ns, 60)
         now = time.perf_counter_ns()
         done = [t for t in done if now - t <= window_s * 1e9]
         if len(done) < 2:
@@ -394,7 +394,7 @@ class LiveController:
             "strength": self.processor.strength,
             "effect": self.processor.effect_on,
             "change_ms": self.change_latencies_ms[-1] if self.change_latencies_ms else 0.0,
-            "stages_ms": {k: float(np.median(v[-60:])) for k, v in list(self.stats.stage_ms.items()) if v},
+            "stages_ms": {k: float(np.median(recent(v, 60))) for k, v in list(self.stats.stage_ms.items()) if v},
         }
 
 
@@ -588,7 +588,7 @@ class LiveSession:
             summary=summary,
             out_fps=summary.frames_out / wall,
             style_hz=style_hz,
-            style_refreshes=len(done),
+            style_refreshes=st.style_refreshes,
             change_ms=list(self.controller.change_latencies_ms),
             vcam_sent=self.vcam.frames_sent if self.vcam else 0,
             vcam_fps=(self.vcam.frames_sent / wall) if self.vcam else 0.0,

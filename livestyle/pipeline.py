@@ -28,6 +28,7 @@ import queue
 import threading
 import time
 from collections import defaultdict, deque
+from itertools import islice
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
@@ -50,25 +51,26 @@ _POLL_S = 0.05
 class Stats:
     """Per-stage durations in milliseconds, latencies and counters, for the benchmark.
 
-    Each stage is recorded by one thread only; readers take snapshots.
+    Each series keeps its newest ``keep`` values (bounded deques: a live session of hours
+    neither grows nor slows down). Each stage is recorded by one thread only; readers take
+    snapshots.
     """
 
-    def __init__(self, keep: int = 100_000):
+    def __init__(self, keep: int = 20_000):
         self.keep = keep
-        self.stage_ms: dict[str, list[float]] = defaultdict(list)
-        self.latency_ms: list[float] = []
-        self.counters: dict[str, int] = defaultdict(int)
-        self.style_done_ns: list[int] = []
+        self.stage_ms: dict[str, deque[float]] = defaultdict(lambda: deque(maxlen=keep))
+        self.latency_ms: deque[float] = deque(maxlen=keep)
+        self.style_done_ns: deque[int] = deque(maxlen=keep)
+        self.style_refreshes = 0  # all restyles, not only the kept ones
         self.started_ns = time.perf_counter_ns()
 
     def add(self, stage: str, ms: float) -> None:
-        lst = self.stage_ms[stage]
-        lst.append(ms)
-        if len(lst) > self.keep:
-            del lst[: len(lst) - self.keep]
+        self.stage_ms[stage].append(ms)
 
-    def count(self, key: str, n: int = 1) -> None:
-        self.counters[key] += n
+    def style_done(self) -> None:
+        """Record that a restyle finished now."""
+        self.style_done_ns.append(time.perf_counter_ns())
+        self.style_refreshes += 1
 
     def percentiles(self, values: Iterable[float]) -> dict[str, float]:
         arr = np.asarray(list(values), dtype=np.float64)
@@ -84,6 +86,11 @@ class Stats:
         if len(done) < 2:
             return 0.0
         return (len(done) - 1) / ((done[-1] - done[0]) / 1e9)
+
+
+def recent(values, n: int) -> list:
+    """The last ``n`` items of a list or deque, oldest first."""
+    return list(islice(reversed(values), n))[::-1]
 
 
 class _Timer:
@@ -172,7 +179,7 @@ class StyleWorker:
                 image = content.image() if isinstance(content, PlateSnapshot) else content
                 out = self.stylizer.stylize(image)
                 self.stats.add("stylize", (time.perf_counter() - t0) * 1000.0)
-                self.stats.style_done_ns.append(time.perf_counter_ns())
+                self.stats.style_done()
                 self._out.put((tag, out, image))
                 self._busy.clear()
         except BaseException as err:  # noqa: BLE001 - reported to the pipeline

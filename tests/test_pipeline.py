@@ -248,3 +248,17 @@ def test_live_stylizer_slows_down_when_frames_come_faster_than_they_are_processe
     finally:
         proc.close()
     assert proc.rate.rate_hz < 8.0 / 1.5
+
+
+def test_stats_stay_bounded_in_a_long_session():
+    from livestyle.pipeline import Stats, recent
+
+    st = Stats(keep=100)
+    for i in range(1000):
+        st.add("segment", float(i))
+        st.latency_ms.append(float(i))
+        st.style_done()
+    assert len(st.stage_ms["segment"]) == len(st.latency_ms) == len(st.style_done_ns) == 100
+    assert st.style_refreshes == 1000
+    assert recent(st.stage_ms["segment"], 3) == [997.0, 998.0, 999.0]
+    assert st.percentiles(st.stage_ms["segment"])["p50"] == pytest.approx(949.5)
