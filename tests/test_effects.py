@@ -461,6 +461,20 @@ def test_light_wrap_touches_only_the_edge_of_the_kept_region(portraits):
     assert mean_abs(wrapped, plain, edge) > mean_abs(wrapped, plain, deep)
 
 
+def test_light_wrap_works_with_a_plate_effect_and_edge_decontamination(portraits):
+    # regression: the light-wrap compositor must take the clean plate the style path passes
+    _, image, mask = portraits[1]
+    config = load_config(None, {"effect.name": "style", "effect.light_wrap": 0.8})
+    processor = make_processor(config, RunningMode.IMAGE)
+    wrapped = processor.process(Frame(image, 0, 0.0)).image
+    plain = process_image(load_config(None, overrides("style")), image)
+    person, _ = regions(mask)
+    deep = cv2.erode(person.astype(np.uint8), np.ones((61, 61), np.uint8)) > 0
+    edge = person & ~deep
+    assert mean_abs(wrapped, plain, deep) < 1.0
+    assert mean_abs(wrapped, plain, edge) > mean_abs(wrapped, plain, deep)
+
+
 # ----------------------------------------------------------------------------- presets and CLI
 
 def test_preset_sets_the_effect_and_segmenter(tmp_path, portraits):

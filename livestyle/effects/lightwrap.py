@@ -25,11 +25,14 @@ class LightWrapCompositor(AlphaCompositor):
     """
 
     def __init__(self, strength: float = 0.5, scale: float = 0.25):
+        super().__init__()
         self.strength = float(strength)
         self.scale = scale
 
-    def composite(self, frame: np.ndarray, background: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-        out = super().composite(frame, background, alpha)
+    def composite(
+        self, frame: np.ndarray, background: np.ndarray, alpha: np.ndarray, original: np.ndarray | None = None
+    ) -> np.ndarray:
+        out = super().composite(frame, background, alpha, original)
         if self.strength <= 0.0:
             return out
         h, w = frame.shape[:2]
