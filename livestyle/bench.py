@@ -19,10 +19,10 @@ from __future__ import annotations
 import json
 import os
 import resource
-import sys
 import threading
 import time
 from dataclasses import replace
+from itertools import chain, islice, repeat
 from pathlib import Path
 from typing import Iterator
 
@@ -31,7 +31,7 @@ import numpy as np
 
 from livestyle.config import Config
 from livestyle.errors import InputError
-from livestyle.pipeline import STAGES, FrameProcessor, Pipeline, Stats
+from livestyle.pipeline import STAGES, Pipeline, Stats
 from livestyle.protocols import Frame, RunningMode, StreamInfo
 
 REPORT_KEYS = (
@@ -107,7 +107,6 @@ class LoopedFile:
         from livestyle.sources import VideoFileSource
 
         self._source = VideoFileSource(path)
-        self.frame_count = frame_count
         self._info = replace(self._source.info, frame_count=frame_count)
 
     @property
@@ -116,13 +115,9 @@ class LoopedFile:
 
     def __iter__(self) -> Iterator[Frame]:
         period_ms = 1000.0 / (self._info.rate_hz or 30.0)
-        i = 0
-        while i < self.frame_count:
-            for frame in self._source:
-                if i >= self.frame_count:
-                    return
-                yield Frame(frame.image, i, i * period_ms, time.perf_counter_ns())
-                i += 1
+        frames = chain.from_iterable(repeat(self._source))  # every pass re-reads the file
+        for i, frame in enumerate(islice(frames, self._info.frame_count)):
+            yield replace(frame, index=i, timestamp_ms=i * period_ms, pts=None)
 
     def close(self) -> None:
         self._source.close()
@@ -160,7 +155,6 @@ class NaivePipeline:
 
         self.segmenter = SelfieSegmenter("general", threads=threads)
         self.backend = LitertMagenta(threads=threads)
-        self.threads = threads
         self.bottleneck = resolve_style(style, self.backend)
 
     def process(self, image: np.ndarray) -> np.ndarray:
@@ -179,9 +173,8 @@ def run_naive(path: str, style: str, frames: int, threads: int | None = None) ->
     from livestyle.sources import VideoFileSource
 
     naive = NaivePipeline(style, threads)
-    source = VideoFileSource(path, max_frames=frames)
-    images = [f.image for f in source]
-    source.close()
+    with VideoFileSource(path, max_frames=frames) as source:
+        images = [f.image for f in source]
     naive.process(images[0])  # warm-up
     t0 = time.perf_counter()
     for image in images:
@@ -190,10 +183,7 @@ def run_naive(path: str, style: str, frames: int, threads: int | None = None) ->
 
 
 def _percentiles(values) -> dict[str, float]:
-    arr = np.asarray(list(values), dtype=np.float64)
-    if arr.size == 0:
-        return {"p50": 0.0, "p95": 0.0}
-    return {"p50": round(float(np.percentile(arr, 50)), 3), "p95": round(float(np.percentile(arr, 95)), 3)}
+    return {k: round(v, 3) for k, v in Stats.percentiles(values).items()}
 
 
 def _marks(frames: int) -> list[int]:
@@ -212,7 +202,7 @@ def _run_max(path: str, frames: int, config: Config, stats: Stats):
             summary = pipeline.run()
         finally:
             source.close()
-    return source.info, summary.frames_in, summary.frames_out, mon, summary
+    return summary.frames_in, summary.frames_out, mon, summary
 
 
 def _switch_styles(session, every_s: float, stop: threading.Event) -> None:
@@ -241,10 +231,9 @@ def _run_realtime(path: str, frames: int, config: Config, stats: Stats, preview:
         stop.set()
         if switcher is not None:
             switcher.join()
-    info = replace(camera.info, path=path)
     summary = result.summary
     frames_in = summary.frames_in + camera.skipped  # every frame the camera delivered in time
-    return info, frames_in, summary.frames_out, mon, summary, result.change_ms
+    return frames_in, summary.frames_out, mon, summary, result.change_ms
 
 
 def run_bench(
@@ -276,9 +265,9 @@ def run_bench(
     stats = Stats()
     change_ms: list[float] = []
     if pace == "max":
-        info, frames_in, frames_out, mon, summary = _run_max(path, frames, config, stats)
+        frames_in, frames_out, mon, summary = _run_max(path, frames, config, stats)
     else:
-        info, frames_in, frames_out, mon, summary, change_ms = _run_realtime(
+        frames_in, frames_out, mon, summary, change_ms = _run_realtime(
             path, frames, config, stats, preview, switch_styles_s
         )
     wall = max(summary.wall_s, 1e-9)
@@ -309,7 +298,7 @@ def run_bench(
         "naive_threads": naive_threads if naive else None,
         "style_change_ms": {**_percentiles(change_ms), "max": round(max(change_ms), 1) if change_ms else 0.0,
                             "count": len(change_ms)},
-        "effect": config.effect.name if hasattr(config, "effect") else "style",
+        "effect": config.effect.name,
         "style": config.style.style,
         "cpu_count": os.cpu_count(),
     }
@@ -351,13 +340,17 @@ def format_table(report: dict) -> str:
 
 
 def write_json(report: dict, path: str) -> None:
-    """Write the report atomically (temporary file, then rename)."""
+    """Write the report atomically (temporary file beside it, then rename); the caller has
+    checked the folder (:func:`bench_main`)."""
+    from livestyle.sinks import temp_path
+
     target = Path(path)
-    if not target.parent.is_dir():
-        raise InputError(f"{target}: folder {target.parent} does not exist; create it first")
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, target)
+    tmp = temp_path(target)
+    try:
+        tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def bench_main(args, config: Config) -> int:

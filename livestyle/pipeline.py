@@ -29,7 +29,7 @@ import threading
 import time
 from collections import defaultdict, deque
 from itertools import islice
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable
 
 import cv2
@@ -62,7 +62,6 @@ class Stats:
         self.latency_ms: deque[float] = deque(maxlen=keep)
         self.style_done_ns: deque[int] = deque(maxlen=keep)
         self.style_refreshes = 0  # all restyles, not only the kept ones
-        self.started_ns = time.perf_counter_ns()
 
     def add(self, stage: str, ms: float) -> None:
         self.stage_ms[stage].append(ms)
@@ -72,7 +71,9 @@ class Stats:
         self.style_done_ns.append(time.perf_counter_ns())
         self.style_refreshes += 1
 
-    def percentiles(self, values: Iterable[float]) -> dict[str, float]:
+    @staticmethod
+    def percentiles(values: Iterable[float]) -> dict[str, float]:
+        """``{"p50": ..., "p95": ...}`` of ``values`` (0 for none)."""
         arr = np.asarray(list(values), dtype=np.float64)
         if arr.size == 0:
             return {"p50": 0.0, "p95": 0.0}
@@ -175,10 +176,9 @@ class StyleWorker:
                     return
                 self._busy.set()
                 tag, content = item
-                t0 = time.perf_counter()
-                image = content.image() if isinstance(content, PlateSnapshot) else content
-                out = self.stylizer.stylize(image)
-                self.stats.add("stylize", (time.perf_counter() - t0) * 1000.0)
+                with _Timer(self.stats, "stylize"):
+                    image = content.image() if isinstance(content, PlateSnapshot) else content
+                    out = self.stylizer.stylize(image)
                 self.stats.style_done()
                 self._out.put((tag, out, image))
                 self._busy.clear()
@@ -274,13 +274,13 @@ class FrameProcessor:
         compositor: Compositor | None = None,
         person_layer=None,
     ):
-        effect = getattr(config, "effect", None)
-        self.target_person = getattr(effect, "target", "background") == "person"
+        effect = config.effect
+        self.target_person = effect.target == "person"
         if self.target_person and stylizer is not None and not getattr(stylizer, "per_frame", False):
             from livestyle.effects.layer import FrameStylizer
 
             stylizer = FrameStylizer(stylizer, mode)
-        if compositor is None and getattr(effect, "light_wrap", 0.0) > 0.0:
+        if compositor is None and effect.light_wrap > 0.0:
             from livestyle.effects.lightwrap import LightWrapCompositor
 
             compositor = LightWrapCompositor(effect.light_wrap)
@@ -291,7 +291,7 @@ class FrameProcessor:
         self.mode = mode
         self.stats = stats or Stats()
         self.compositor = compositor or AlphaCompositor()
-        if getattr(config.mask, "mode", "soft") == "hard":
+        if config.mask.mode == "hard":
             from livestyle.deeplab import HardMaskRefiner
 
             self.refiner = HardMaskRefiner(config.mask, mode)
@@ -302,7 +302,6 @@ class FrameProcessor:
         self.state = ScheduleState()
         self.worker: StyleWorker | None = None
         self.last_alpha: np.ndarray | None = None
-        self.last_mask: np.ndarray | None = None
         self._pending: deque = deque()  # (show at frame, refresh tag, plate image)
         po = config.plate
         self.local = LocalRefresh(po.change_low, po.change_high, po.local_refresh)
@@ -401,9 +400,9 @@ class FrameProcessor:
             if not per_frame:  # per-frame effects need no clean plate
                 plate = self._plate_for(image)
                 plate.update(image, self.refiner.last_confidence)
-        self.last_mask, self.last_alpha = mask, alpha
+        self.last_alpha = alpha
         if self.stylizer is None:
-            return Frame(image, frame.index, frame.timestamp_ms, frame.capture_ns, frame.pts, frame.meta)
+            return replace(frame, image=image)
         keep = 1.0 - alpha if self.target_person else alpha
         if self.person_layer is not None:
             with _Timer(st, "person"):
@@ -413,7 +412,7 @@ class FrameProcessor:
                 background = self.stylizer.render(frame.image, keep)
             with _Timer(st, "composite"):
                 out = self.compositor.composite(image, background, keep)
-            return Frame(out, frame.index, frame.timestamp_ms, frame.capture_ns, frame.pts, frame.meta)
+            return replace(frame, image=out)
         if self.mode is RunningMode.IMAGE:
             with _Timer(st, "stylize"):
                 plate_image = plate.image()
@@ -423,12 +422,12 @@ class FrameProcessor:
         else:
             self._schedule_live()
         if not self.fader.ready:  # live mode before the first restyled plate
-            return Frame(image, frame.index, frame.timestamp_ms, frame.capture_ns, frame.pts, frame.meta)
+            return replace(frame, image=image)
         with _Timer(st, "composite"):
             size = (image.shape[1], image.shape[0])
             background = self.fader.frame(size)
             out = self.compositor.composite(image, background, keep, self._original_background(size))
-        return Frame(out, frame.index, frame.timestamp_ms, frame.capture_ns, frame.pts, frame.meta)
+        return replace(frame, image=out)
 
     def _original_background(self, size_px: tuple[int, int]) -> np.ndarray | None:
         """The unstyled plate behind the shown restyling, at frame size (cached per refresh),
@@ -448,7 +447,6 @@ class RunSummary:
     frames_out: int = 0
     dropped: int = 0
     wall_s: float = 0.0
-    interrupted: bool = False
     stats: Stats = field(default_factory=Stats)
 
 
@@ -572,9 +570,8 @@ class Pipeline:
 
     def _segment(self, frame: Frame) -> Frame:
         """Recorded video: segmentation runs one frame ahead on its own thread."""
-        t0 = time.perf_counter()
-        frame.meta["mask"] = self.processor.segmenter.segment(frame.image)
-        self.stats.add("segment", (time.perf_counter() - t0) * 1000.0)
+        with _Timer(self.stats, "segment"):
+            frame.meta["mask"] = self.processor.segmenter.segment(frame.image)
         return frame
 
     def _write(self) -> None:
@@ -583,13 +580,11 @@ class Pipeline:
                 frame = self._get(self._q_out)
                 if frame is _END:
                     break
-                t0 = time.perf_counter()
-                for sink in self.sinks:
-                    sink.write(frame)
-                self.stats.add("sink", (time.perf_counter() - t0) * 1000.0)
-                now = time.perf_counter_ns()
+                with _Timer(self.stats, "sink"):
+                    for sink in self.sinks:
+                        sink.write(frame)
                 if frame.capture_ns:
-                    self.stats.latency_ms.append((now - frame.capture_ns) / 1e6)
+                    self.stats.latency_ms.append((time.perf_counter_ns() - frame.capture_ns) / 1e6)
                 self.summary.frames_out += 1
         except BaseException as err:  # noqa: BLE001
             self._fail("sink", err)
@@ -626,7 +621,6 @@ class Pipeline:
                 t.join(timeout=10)
             self.processor.close()
             self.summary.wall_s = time.perf_counter() - t0
-            self.summary.interrupted = interrupted
             if self._error is not None or interrupted:
                 for sink in self.sinks:
                     sink.abort()

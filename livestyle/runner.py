@@ -131,17 +131,13 @@ def run_file(
 
 def _run_image(source, out: Path, config: Config) -> RunSummary:
     processor = make_processor(config, RunningMode.IMAGE)
-    sink = open_sink(out, source.info)
     summary = RunSummary(stats=processor.stats)
     try:
-        for frame in source:
-            summary.frames_in += 1
-            sink.write(processor.process(frame))
-            summary.frames_out += 1
-    except BaseException:
-        sink.abort()
-        raise
+        with open_sink(out, source.info) as sink:  # aborted (nothing written) on an exception
+            for frame in source:
+                summary.frames_in += 1
+                sink.write(processor.process(frame))
+                summary.frames_out += 1
     finally:
         processor.close()
-    sink.close()
     return summary

@@ -28,7 +28,7 @@ import numpy as np
 from livestyle.config import OutputOptions
 from livestyle.errors import InputError
 from livestyle.protocols import Finishing, Frame, StreamInfo
-from livestyle.sources import IMAGE_EXTENSIONS
+from livestyle.sources import IMAGE_EXTENSIONS, _av_reason, is_image_path
 
 log = logging.getLogger(__name__)
 
@@ -168,9 +168,10 @@ class VideoFileSink(Finishing):
         self._shape = (info.height_px, info.width_px, 3)
         self._rate = rate
         self._time_base = Fraction(*info.time_base) if info.time_base else 1 / rate
+        self._keep_pts = info.time_base is not None  # frames' own pts are in this time base
+        self._ticks_per_frame = 1 / (rate * self._time_base)
         self._tmp = temp_path(self.path)
         self._closed = False
-        self._frames_written = 0
         self._last_pts: int | None = None
         self._audio_in: av.container.InputContainer | None = None
         self._audio_packets: Iterator[av.Packet] | None = None
@@ -206,7 +207,7 @@ class VideoFileSink(Finishing):
         try:
             self._audio_in = av.open(str(src))
         except av.FFmpegError as err:
-            raise InputError(f"{src}: cannot read audio ({getattr(err, 'strerror', None) or err})") from None
+            raise InputError(f"{src}: cannot read audio ({_av_reason(err)})") from None
         if not self._audio_in.streams.audio:
             return None
         in_audio = self._audio_in.streams.audio[0]
@@ -251,19 +252,19 @@ class VideoFileSink(Finishing):
         if self._closed:
             raise ValueError(f"{self.path}: sink is closed")
         _check_image(frame.image, self._shape)
-        if frame.pts is not None and self.info.time_base is not None:
+        if frame.pts is not None and self._keep_pts:
             pts = frame.pts
         else:
-            pts = round(frame.index / (self._rate * self._time_base))
+            pts = round(frame.index * self._ticks_per_frame)
         if self._last_pts is not None and pts <= self._last_pts:
             raise ValueError(f"{self.path}: frame pts {pts} is not after the previous pts {self._last_pts}")
         video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame.image), format="bgr24")
         video_frame.pts = pts
         video_frame.time_base = self._time_base
         self._out.mux(self._video.encode(video_frame))
-        self._mux_audio(pts * self._time_base)
+        if self._out_audio is not None:
+            self._mux_audio(pts * self._time_base)
         self._last_pts = pts
-        self._frames_written += 1
         if self._bar is not None:
             self._bar.update(1)
 
@@ -277,13 +278,13 @@ class VideoFileSink(Finishing):
         """
         if self._closed:
             return
-        if self._frames_written == 0:
+        if self._last_pts is None:  # no frame was written
             self.abort()
             raise ValueError(f"{self.path}: no frames were written; nothing was saved")
         try:
             self._out.mux(self._video.encode(None))
             end = None
-            if self._audio_to_video_end and self._last_pts is not None:
+            if self._audio_to_video_end:
                 end = self._last_pts * self._time_base + 1 / self._rate
             self._mux_audio(end)
             self._out.close()
@@ -383,20 +384,16 @@ def open_sink(
     path: str | os.PathLike[str],
     info: StreamInfo,
     options: OutputOptions | None = None,
-    *,
-    audio_from: str | os.PathLike[str] | None = None,
-    progress: bool = False,
-    audio_to_video_end: bool = False,
+    **video,
 ) -> VideoFileSink | ImageSink:
     """Open an image sink for an image extension (see :data:`IMAGE_EXTENSIONS`), else a video
-    sink. ``options``, ``audio_from`` and ``progress`` apply to video only.
+    sink. ``options`` and the keyword arguments (``audio_from``, ``progress``,
+    ``audio_to_video_end``: see :class:`VideoFileSink`) apply to video only.
 
     Raises:
         InputError: bad target path or extension (see :func:`check_output_path`).
     """
-    # Live-mode sinks (virtual camera, preview window) will be chosen here.
-    if Path(path).suffix.lower() in IMAGE_EXTENSIONS:
+    # Live-mode sinks (virtual camera, preview window) live in livestyle.vcam and livestyle.window.
+    if is_image_path(path):
         return ImageSink(path, info)
-    return VideoFileSink(
-        path, info, options, audio_from=audio_from, progress=progress, audio_to_video_end=audio_to_video_end
-    )
+    return VideoFileSink(path, info, options, **video)

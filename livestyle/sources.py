@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import time
+from itertools import islice
 from fractions import Fraction
 from pathlib import Path
 from typing import Iterator
@@ -127,7 +128,7 @@ class VideoFileSource(Closing):
         return stream
 
     def _describe(self, stream: av.video.stream.VideoStream) -> StreamInfo:
-        count = stream.frames or self._count_packets()
+        count = stream.frames or self._count_packets(self.max_frames)
         if self.max_frames is not None and count:
             count = min(count, self.max_frames)
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
@@ -143,12 +144,12 @@ class VideoFileSource(Closing):
             has_audio=bool(self._container.streams.audio),
         )
 
-    def _count_packets(self) -> int:
-        """Count the video packets by demuxing a second handle (no decoding)."""
+    def _count_packets(self, limit: int | None = None) -> int:
+        """Count the video packets (at most ``limit``) by demuxing a second handle (no decoding)."""
         try:
             with av.open(str(self.path)) as container:
                 stream = container.streams.video[0]
-                return sum(1 for p in container.demux(stream) if p.size)
+                return sum(1 for _ in islice((p for p in container.demux(stream) if p.size), limit))
         except av.FFmpegError:
             return 0
 

@@ -22,7 +22,6 @@ Backends (:data:`BACKENDS`):
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from pathlib import Path
 from typing import Protocol
@@ -301,7 +300,9 @@ def resolve_style(style: str, backend: MagentaBackend) -> np.ndarray:
             f"{style!r} is neither a style image nor a style name; built-in styles: {', '.join(builtins)}"
         )
     image = read_image(p, "style image")
-    digest = hashlib.sha256(p.read_bytes()).hexdigest()[:32]
+    from livestyle.models import sha256_file
+
+    digest = sha256_file(p)[:32]
     cached = style_cache_dir() / f"{digest}-{backend.name}.npy"
     if cached.is_file():
         try:
