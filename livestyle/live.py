@@ -143,7 +143,7 @@ class LiveFrameProcessor(FrameProcessor):
         self._commands: collections.deque[_Command] = collections.deque()
         self.generation = 0
         self.shown_generation = 0
-        self.effect_on = stylizer is not None
+        self._effect = self.stylizer  # as built by the base class (maybe wrapped for target person)
         self._change_pending = False
         self._fresh_from = 0  # restyles submitted from this tag on have the current style
         self._awaiting_full = False
@@ -172,6 +172,14 @@ class LiveFrameProcessor(FrameProcessor):
             self.worker.poll = fresh_poll
 
     @property
+    def effect_on(self) -> bool:
+        return self.stylizer is not None
+
+    def close(self) -> None:
+        self.stylizer = self._effect  # so that the base class closes it even when it is off
+        super().close()
+
+    @property
     def style_name(self) -> str:
         return getattr(self._main, "style_name", "")
 
@@ -197,13 +205,12 @@ class LiveFrameProcessor(FrameProcessor):
                 log.warning("style change failed: %s", err)
                 continue
             if cmd.effect is not None:
-                self.effect_on = cmd.effect
-                self.stylizer = self._main if cmd.effect else None
+                self.stylizer = self._effect if cmd.effect else None
             self.generation = cmd.generation
-            if self.effect_on:
-                self._change_pending = True
+            if self.effect_on and not getattr(self.stylizer, "per_frame", False):
+                self._change_pending = True  # a plate effect shows the change once restyled
             else:
-                self.shown_generation = cmd.generation
+                self.shown_generation = cmd.generation  # shown with the next frame
 
     def _schedule_live(self) -> None:
         if self._change_pending:

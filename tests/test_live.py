@@ -172,3 +172,57 @@ def test_cli_one_line_errors():
         r = _cli(["run", "--input", str(CLIP), "--live", "--vcam", "--no-preview"])
         assert r.returncode == 2 and "modprobe v4l2loopback devices=1 exclusive_caps=1 card_label=livestyle" in r.stderr
         assert r.stderr.count("\n") <= 3 and "Traceback" not in r.stderr
+
+
+# ----------------------------------------------------------------------------- effect on/off
+
+def _synthetic_frames(n):
+    from livestyle.sources import SyntheticSource
+
+    ns = time.perf_counter_ns()
+    for i, frame in enumerate(SyntheticSource(frame_count=n)):
+        frame.capture_ns = ns + i * 33_000_000
+        yield frame
+
+
+def test_effect_off_and_on_restores_the_same_effect_and_closes_it():
+    """Turning the effect off and on again (key 0) brings back the effect as built, with its
+    target-person wrapper, and a session ending with the effect off still closes it."""
+    from livestyle.live import _Command, build_processor
+
+    config = live_config(load_config(None, {"effect.target": "person", "segmenter.model": "landscape"}))
+    proc = build_processor(config)
+    effect = proc.stylizer
+    proc.start(threading.Event(), lambda stage, err: None)
+    frames = _synthetic_frames(6)
+    try:
+        proc.process(next(frames))
+        proc.request(_Command(1, effect=False))
+        proc.process(next(frames))
+        assert proc.stylizer is None and not proc.effect_on
+        proc.request(_Command(2, effect=True))
+        proc.process(next(frames))
+        assert proc.stylizer is effect and proc.effect_on
+        proc.request(_Command(3, effect=False))
+        proc.process(next(frames))
+    finally:
+        closed = []
+        effect.close = lambda: closed.append(True)
+        proc.close()
+    assert closed == [True]
+
+
+def test_changes_with_a_per_frame_effect_are_shown_at_once():
+    from livestyle.live import _Command, build_processor
+
+    config = live_config(load_config(None, {"effect.name": "blur", "segmenter.model": "landscape"}))
+    proc = build_processor(config)
+    proc.start(threading.Event(), lambda stage, err: None)
+    frames = _synthetic_frames(4)
+    try:
+        proc.process(next(frames))
+        proc.request(_Command(1, strength=0.5))
+        out = proc.process(next(frames))
+    finally:
+        proc.close()
+    assert proc.shown_generation == 1 and out.meta["style_gen"] == 1
