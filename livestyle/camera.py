@@ -216,7 +216,6 @@ class FileCamera:
         self._gone = threading.Event()
         self._next_due = 0.0
         self.frames_read = 0
-        self.opens = 0
 
     def vanish(self) -> None:
         """Unplug: reads fail and reopening fails until :meth:`come_back`."""
@@ -238,7 +237,6 @@ class FileCamera:
         if self._frames is None:
             self._frames = iter(self._source)
         self._next_due = time.perf_counter()
-        self.opens += 1
 
     def read(self) -> np.ndarray | None:
         if self._gone.is_set() or self._frames is None:
@@ -333,7 +331,6 @@ class CameraSource(Closing):
         self.reconnects = 0
         self.losses = 0
         self.skipped = 0
-        self.grabbed = 0
         try:
             self.backend.open()  # DeviceError on failure
         except BaseException:
@@ -399,7 +396,6 @@ class CameraSource(Closing):
                     self._latest_ns = now
                     self._seq += 1
                     self._lost = False
-                    self.grabbed += 1
                     self._cond.notify_all()
         finally:
             self.backend.release()
@@ -412,10 +408,6 @@ class CameraSource(Closing):
     def info(self) -> StreamInfo:
         """Size of the first frame, nominal rate; ``frame_count`` None."""
         return self._info
-
-    @property
-    def lost(self) -> bool:
-        return self._lost
 
     def __iter__(self) -> Iterator[Frame]:
         period = 1.0 / self._rate

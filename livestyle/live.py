@@ -34,18 +34,19 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from itertools import islice
 from typing import Iterator
 
 import cv2
 import numpy as np
 
 from livestyle.config import Config
-from livestyle.errors import DeviceError, InputError, LivestyleError, PipelineError
-from livestyle.pipeline import FrameProcessor, Pipeline, RunSummary, Stats, recent
-from livestyle.plate import CrossFader
+from livestyle.errors import DeviceError, InputError, LivestyleError
+from livestyle.pipeline import FrameProcessor, Pipeline, RateMeter, RunSummary, Stats, recent
 from livestyle.protocols import Frame, RunningMode, Segmenter, StreamInfo, Stylizer
 from livestyle.stylize import MagentaStylizer
+from livestyle.window import draw_camera_lost
 
 log = logging.getLogger(__name__)
 
@@ -72,36 +73,6 @@ class _Command:
     style: str | None = None
     strength: float | None = None
     effect: bool | None = None
-    t_ns: int = 0
-
-
-CAMERA_LOST_TEXT = "camera lost - reconnecting..."
-
-
-def draw_camera_lost(image: np.ndarray) -> np.ndarray:
-    """A copy of ``image`` (``(H, W, 3)`` uint8 BGR) with a "camera lost" band at the bottom."""
-    out = image.copy()
-    h, w = out.shape[:2]
-    scale = max(0.5, min(1.2, w / 1200.0))
-    band = int(44 * scale)
-    roi = out[h - band :, :]
-    cv2.convertScaleAbs(roi, dst=roi, alpha=0.45)
-    cv2.rectangle(out, (0, h - band), (w - 1, h - 1), (0, 0, 200), 3)
-    org = (12, h - band // 2 + int(10 * scale))
-    cv2.putText(out, CAMERA_LOST_TEXT, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 4, cv2.LINE_AA)
-    cv2.putText(out, CAMERA_LOST_TEXT, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (90, 90, 255), 2, cv2.LINE_AA)
-    return out
-
-
-class _CutFader(CrossFader):
-    """A :class:`~livestyle.plate.CrossFader` whose next ``set`` can be forced to a cut."""
-
-    force_cut = False
-
-    def set(self, image: np.ndarray, fade_frames: int = 0) -> None:
-        if self.force_cut:
-            fade_frames, self.force_cut = 0, False
-        super().set(image, fade_frames)
 
 
 class LiveFrameProcessor(FrameProcessor):
@@ -131,7 +102,6 @@ class LiveFrameProcessor(FrameProcessor):
     def __init__(self, segmenter: Segmenter, stylizer: Stylizer | None, config: Config, stats: Stats | None = None,
                  *, quick_restyle: bool = True, **kw):
         super().__init__(segmenter, stylizer, config, RunningMode.LIVE, stats, **kw)
-        self.fader = _CutFader()
         self._main = stylizer
         magenta = isinstance(stylizer, MagentaStylizer)
         self._cancel = getattr(stylizer.backend, "cancel", None) if magenta else None
@@ -150,26 +120,6 @@ class LiveFrameProcessor(FrameProcessor):
         self._last_out: np.ndarray | None = None
         self.quick_restyles = 0
         self.stale_dropped = 0
-
-    def start(self, stop: threading.Event, on_error) -> None:
-        super().start(stop, on_error)
-        if self.worker is not None:
-            poll = self.worker.poll
-
-            def fresh_poll():
-                result = poll()
-                if result is None:
-                    return None
-                if result[0] < self._fresh_from:
-                    self.stale_dropped += 1
-                    return None
-                if self._awaiting_full:
-                    self._awaiting_full = False
-                    self.fader.force_cut = True
-                    self.shown_generation = self.generation
-                return result
-
-            self.worker.poll = fresh_poll
 
     @property
     def effect_on(self) -> bool:
@@ -212,6 +162,16 @@ class LiveFrameProcessor(FrameProcessor):
             else:
                 self.shown_generation = cmd.generation  # shown with the next frame
 
+    def _show_live(self, tag: int, restyled: np.ndarray, plate_image: np.ndarray, cut: bool = False) -> None:
+        """Drop restyles begun before the last change; show the first one after it as a cut."""
+        if tag < self._fresh_from:
+            self.stale_dropped += 1
+            return
+        if self._awaiting_full:
+            self._awaiting_full, cut = False, True
+            self.shown_generation = self.generation
+        super()._show_live(tag, restyled, plate_image, cut)
+
     def _schedule_live(self) -> None:
         if self._change_pending:
             self._change_pending = False
@@ -248,27 +208,11 @@ class LiveFrameProcessor(FrameProcessor):
             self._last_out = out_image
             if frame.meta.get("camera_lost"):
                 out_image = draw_camera_lost(out_image)
-        meta = dict(frame.meta)
-        meta.update(
+        frame.meta.update(
             alpha=alpha, style_gen=self.shown_generation, style=self.style_name,
             strength=self.strength, effect=self.effect_on,
         )  # fmt: skip
-        return Frame(out_image, frame.index, frame.timestamp_ms, frame.capture_ns, frame.pts, meta)
-
-
-class _Rate:
-    def __init__(self, keep: int = 90):
-        self._t: collections.deque[int] = collections.deque(maxlen=keep)
-
-    def tick(self, t_ns: int) -> None:
-        self._t.append(t_ns)
-
-    def hz(self, now_ns: int | None = None, window_s: float = 3.0) -> float:
-        now_ns = now_ns or time.perf_counter_ns()
-        ts = [t for t in self._t if now_ns - t <= window_s * 1e9]
-        if len(ts) < 2 or ts[-1] == ts[0]:
-            return 0.0
-        return (len(ts) - 1) / ((ts[-1] - ts[0]) / 1e9)
+        return replace(frame, image=out_image)
 
 
 class LiveController:
@@ -298,34 +242,23 @@ class LiveController:
         self._lock = threading.Lock()
         self._gen = 0
         self._pending: dict[int, int] = {}
-        self._out = _Rate()
+        self._out = RateMeter(90)
         self._latency_ms = 0.0
         self.change_latencies_ms: list[float] = []
         self.frames_out = 0
-        self.quit_requested = False
 
     # -- requests (any thread) ------------------------------------------------------------
     def _send(self, **kw) -> int:
         with self._lock:
             self._gen += 1
             gen = self._gen
-            t = time.perf_counter_ns()
-            self._pending[gen] = t
-        self.processor.request(_Command(gen, t_ns=t, **kw))
+            self._pending[gen] = time.perf_counter_ns()
+        self.processor.request(_Command(gen, **kw))
         return gen
 
     @property
     def style(self) -> str:
         return self.styles[self._index] if self.styles else ""
-
-    def set_style(self, name: str) -> int:
-        """Switch to style ``name`` (a built-in or user name, or an image path)."""
-        if name in self.styles:
-            self._index = self.styles.index(name)
-        else:
-            self.styles.insert(self._index + 1, name)
-            self._index += 1
-        return self._send(style=name, effect=True if not self.effect_on else None)
 
     def next_style(self, step: int = 1) -> int:
         """Next (``step=1``) or previous (``-1``) style in :attr:`styles`; turns the effect on."""
@@ -350,7 +283,6 @@ class LiveController:
         return self._send(strength=self.strength)
 
     def quit(self) -> None:
-        self.quit_requested = True
         if self.on_quit is not None:
             self.on_quit()
 
@@ -382,19 +314,14 @@ class LiveController:
 
     # -- status (any thread) -----------------------------------------------------------------
     def style_hz(self, window_s: float = 5.0) -> float:
-        done = recent(self.stats.style_done_ns, 60)
-        now = time.perf_counter_ns()
-        done = [t for t in done if now - t <= window_s * 1e9]
-        if len(done) < 2:
-            return 0.0
-        return (len(done) - 1) / ((done[-1] - done[0]) / 1e9)
+        return self.stats.style_rate_hz(window_s, last=60)
 
     def status(self) -> dict:
         """``out_fps``, ``style_hz``, ``latency_ms``, ``style``, ``strength``, ``effect``,
         ``change_ms`` (the last style-change latency, or 0), ``stages_ms`` (stage -> median ms
         of its last 60 runs)."""
         return {
-            "out_fps": self._out.hz(),
+            "out_fps": self._out.hz(window_s=3.0),
             "style_hz": self.style_hz(),
             "latency_ms": self._latency_ms,
             "style": self.processor.style_name,
@@ -417,10 +344,7 @@ class _LimitedSource:
         return self.source.info
 
     def __iter__(self) -> Iterator[Frame]:
-        for i, frame in enumerate(self.source):
-            if i >= self.n:
-                return
-            yield frame
+        yield from islice(self.source, self.n)
 
     def close(self) -> None:
         self.source.close()
@@ -589,12 +513,10 @@ class LiveSession:
         summary = self._summary or RunSummary(stats=self.processor.stats)
         wall = max(summary.wall_s or (time.perf_counter() - t0), 1e-9)
         st = self.processor.stats
-        done = st.style_done_ns
-        style_hz = (len(done) - 1) / ((done[-1] - done[0]) / 1e9) if len(done) >= 2 else 0.0
         return LiveResult(
             summary=summary,
             out_fps=summary.frames_out / wall,
-            style_hz=style_hz,
+            style_hz=st.style_rate_hz(),
             style_refreshes=st.style_refreshes,
             change_ms=list(self.controller.change_latencies_ms),
             vcam_sent=self.vcam.frames_sent if self.vcam else 0,
@@ -617,12 +539,10 @@ def build_processor(config: Config, stats: Stats | None = None) -> LiveFrameProc
 
     segmenter = runner.make_segmenter(config, RunningMode.LIVE)
     stylizer = runner.make_stylizer(config)
-    kw = {}
-    if hasattr(runner, "make_person_layer"):
-        person = runner.make_person_layer(config, RunningMode.LIVE, stylizer)
-        if person is not None:
-            kw["person_layer"] = person
-    return LiveFrameProcessor(segmenter, stylizer, config, stats, quick_restyle=config.live.quick_restyle, **kw)
+    person = runner.make_person_layer(config, RunningMode.LIVE, stylizer)
+    return LiveFrameProcessor(
+        segmenter, stylizer, config, stats, quick_restyle=config.live.quick_restyle, person_layer=person
+    )
 
 
 def _setup_logging() -> None:
@@ -642,7 +562,7 @@ def run_live(args, config: Config) -> int:
         PipelineError: a stage failed while running.
     """
     from livestyle.camera import NO_CAMERA_MESSAGE, cameras_present, looks_like_camera, open_camera
-    from livestyle.window import display_problem
+    from livestyle.window import display_error, display_problem
 
     spec = args.input
     file_live = bool(getattr(args, "live", False))
@@ -659,20 +579,17 @@ def run_live(args, config: Config) -> int:
     if preview:
         problem = display_problem()
         if problem and not vcam:
-            raise DeviceError(
-                f"{problem}: the preview window needs a desktop session; add --vcam --no-preview to send the "
-                "output to a virtual camera only, or restyle a file with --output OUT.mp4"
-            )
+            raise display_error(problem)
         if problem:
             print(f"livestyle: {problem}: no preview window, virtual camera only", file=sys.stderr)
             preview = False
+    frames = getattr(args, "frames", None)
+    if frames is not None and frames < 1:
+        raise InputError(f"--frames {frames}: must be at least 1")
     config = live_config(config)
     _setup_logging()
     source = open_camera(spec, config.camera, file_as_camera=file_live)
     try:
-        frames = getattr(args, "frames", None)
-        if frames is not None and frames < 1:
-            raise InputError(f"--frames {frames}: must be at least 1")
         session = LiveSession(
             source, config, preview=preview, vcam=vcam, max_frames=frames,
             duration_s=getattr(args, "duration", None),

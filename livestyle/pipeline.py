@@ -79,14 +79,35 @@ class Stats:
             return {"p50": 0.0, "p95": 0.0}
         return {"p50": float(np.percentile(arr, 50)), "p95": float(np.percentile(arr, 95))}
 
-    def style_rate_hz(self, window_s: float | None = None) -> float:
-        done = list(self.style_done_ns)
+    def style_rate_hz(self, window_s: float | None = None, last: int | None = None) -> float:
+        """Restyles per second over all kept ones, the ``last`` few, and/or the last
+        ``window_s`` seconds."""
+        done = recent(self.style_done_ns, last) if last else list(self.style_done_ns)
         if window_s is not None:
             cut = time.perf_counter_ns() - int(window_s * 1e9)
             done = [t for t in done if t >= cut]
         if len(done) < 2:
             return 0.0
         return (len(done) - 1) / ((done[-1] - done[0]) / 1e9)
+
+
+class RateMeter:
+    """Events per second over the last ``keep`` events (``tick()`` at each one)."""
+
+    def __init__(self, keep: int = 60):
+        self._t: deque[int] = deque(maxlen=keep)
+
+    def tick(self, t_ns: int | None = None) -> None:
+        self._t.append(time.perf_counter_ns() if t_ns is None else t_ns)
+
+    def hz(self, window_s: float | None = None) -> float:
+        ts = list(self._t)
+        if window_s is not None:
+            cut = time.perf_counter_ns() - window_s * 1e9
+            ts = [t for t in ts if t >= cut]
+        if len(ts) < 2 or ts[-1] <= ts[0]:
+            return 0.0
+        return (len(ts) - 1) / ((ts[-1] - ts[0]) / 1e9)
 
 
 def recent(values, n: int) -> list:
@@ -370,10 +391,15 @@ class FrameProcessor:
                 self.state.last_submit_s = now
         result = self.worker.poll()
         if result is not None:
-            _, restyled, plate_image = result
-            shown = self.local.apply(restyled, plate_image)
-            self.fader.set(shown, self.config.plate.crossfade_frames if self.fader.ready else 0)
-            self.state.refreshes_shown += 1
+            self._show_live(*result)
+
+    def _show_live(self, tag: int, restyled: np.ndarray, plate_image: np.ndarray, cut: bool = False) -> None:
+        """Show a finished live restyle: blended in where its plate changed, faded in (or a
+        ``cut``). Subclasses may drop stale results or force a cut."""
+        shown = self.local.apply(restyled, plate_image)
+        fade = 0 if cut or not self.fader.ready else self.config.plate.crossfade_frames
+        self.fader.set(shown, fade)
+        self.state.refreshes_shown += 1
 
     # -- per frame ------------------------------------------------------------------------
     def process(self, frame: Frame) -> Frame:

@@ -64,9 +64,10 @@ def to_device_rgb(image: np.ndarray, size_px: tuple[int, int], mirror: bool = Fa
             image = image[:h, :w]
         else:
             image = cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR)
+    rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)  # a new contiguous array
     if mirror:
-        image = cv2.flip(image, 1)
-    return np.ascontiguousarray(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+        cv2.flip(rgb, 1, dst=rgb)
+    return rgb
 
 
 class VirtualCameraSink(Closing):
@@ -133,7 +134,6 @@ class VirtualCameraSink(Closing):
         self._last: np.ndarray | None = None
         self._error: BaseException | None = None
         self._closed = False
-        self.frames_written = 0
         self.frames_sent = 0
         self._thread = threading.Thread(target=self._send_loop, name="livestyle-vcam", daemon=True)
         self._thread.start()
@@ -164,13 +164,7 @@ class VirtualCameraSink(Closing):
         rgb = to_device_rgb(frame.image, self.size_px, self.mirror)
         with self._lock:
             self._last = rgb
-        self.frames_written += 1
         self._have_frame.set()
-
-    @property
-    def current_fps(self) -> float:
-        """The device-side frame rate pyvirtualcam measures (frames per second)."""
-        return self._cam.current_fps if not self._closed else 0.0
 
     def close(self) -> None:
         """Stop sending and release the device. Idempotent."""
@@ -184,14 +178,6 @@ class VirtualCameraSink(Closing):
 
     def abort(self) -> None:
         self.close()
-
-
-def wait_sent(sink: VirtualCameraSink, n: int, timeout_s: float = 10.0) -> bool:
-    """Wait until ``sink`` has sent at least ``n`` frames (tests and demos)."""
-    end = time.monotonic() + timeout_s
-    while sink.frames_sent < n and time.monotonic() < end:
-        time.sleep(0.01)
-    return sink.frames_sent >= n
 
 
 class RecordingBackend:

@@ -24,7 +24,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
@@ -33,6 +32,7 @@ import cv2
 import numpy as np
 
 from livestyle.errors import DeviceError
+from livestyle.pipeline import RateMeter
 from livestyle.protocols import Frame
 
 log = logging.getLogger(__name__)
@@ -94,35 +94,22 @@ def display_problem() -> str | None:
     return None
 
 
+def display_error(problem: str) -> DeviceError:
+    """The one-line error for a preview window without a display (``problem`` from
+    :func:`display_problem`), saying what to do instead."""
+    return DeviceError(
+        f"{problem}: the preview window needs a desktop session; add --vcam --no-preview to send the "
+        "output to a virtual camera only, or restyle a file with --output OUT.mp4"
+    )
+
+
 def check_display() -> None:
     """Raises:
     DeviceError: no display for the preview window; says what to do instead.
     """
     problem = display_problem()
     if problem:
-        raise DeviceError(
-            f"{problem}: the preview window needs a desktop session; run with --vcam --no-preview "
-            "to send the output to a virtual camera only, or restyle a file with --output OUT.mp4"
-        )
-
-
-class _Rate:
-    """Events per second over a sliding window of the last ``keep`` events."""
-
-    def __init__(self, keep: int = 60):
-        self._t: list[float] = []
-        self.keep = keep
-
-    def tick(self, t: float | None = None) -> None:
-        self._t.append(time.perf_counter() if t is None else t)
-        if len(self._t) > self.keep:
-            del self._t[0]
-
-    @property
-    def hz(self) -> float:
-        if len(self._t) < 2 or self._t[-1] <= self._t[0]:
-            return 0.0
-        return (len(self._t) - 1) / (self._t[-1] - self._t[0])
+        raise display_error(problem)
 
 
 def _text(img: np.ndarray, s: str, org: tuple[int, int], scale: float, colour=(255, 255, 255), thick: int = 1) -> None:
@@ -138,8 +125,23 @@ def _shade(img: np.ndarray, x0: int, y0: int, x1: int, y1: int, amount: float = 
         cv2.convertScaleAbs(roi, dst=roi, alpha=1.0 - amount)
 
 
+CAMERA_LOST_TEXT = "camera lost - reconnecting..."
+
+
+def draw_camera_lost(image: np.ndarray) -> np.ndarray:
+    """A copy of ``image`` (``(H, W, 3)`` uint8 BGR) with a "camera lost" band at the bottom."""
+    out = image.copy()
+    h, w = out.shape[:2]
+    scale = max(0.5, min(1.2, w / 1200.0))
+    band = int(44 * scale)
+    _shade(out, 0, h - band, w, h, 0.55)
+    cv2.rectangle(out, (0, h - band), (w - 1, h - 1), (0, 0, 200), 3)
+    _text(out, CAMERA_LOST_TEXT, (12, h - band // 2 + int(10 * scale)), scale, (90, 90, 255), 2)
+    return out
+
+
 def draw_overlay(image: np.ndarray, status: dict, *, camera_lost: bool = False, help_on: bool = False,
-                 mask_view: bool = False, overlay_on: bool = True) -> np.ndarray:
+                 mask_view: bool = False, overlay_on: bool = True, copy: bool = True) -> np.ndarray:
     """Draw the status overlay on a copy of ``image`` (``(H, W, 3)`` uint8 BGR).
 
     ``status`` keys (all optional): ``out_fps`` (frames per second), ``style_hz`` (restyles
@@ -147,8 +149,9 @@ def draw_overlay(image: np.ndarray, status: dict, *, camera_lost: bool = False, 
     ``strength`` (0..1), ``effect`` (bool), ``change_ms`` (last style-change latency),
     ``stages_ms`` (stage name -> recent median milliseconds, drawn as a third line).
     The "camera lost" notice and the help are drawn even when ``overlay_on`` is False.
+    ``copy=False`` draws on ``image`` itself (for a caller that owns it).
     """
-    out = image.copy()
+    out = image.copy() if copy else image
     h, w = out.shape[:2]
     scale = max(0.4, min(1.0, w / 1600.0))
     line = int(30 * scale) + 6
@@ -236,8 +239,7 @@ class PreviewWindow:
         self._closed = False
         self.frames_shown = 0
         self.snapshots: list[Path] = []
-        self.keys: list[str] = []
-        self._rate = _Rate()
+        self._rate = RateMeter()
 
     # -- writer thread ---------------------------------------------------------------------
     def write(self, frame: Frame) -> None:
@@ -267,22 +269,22 @@ class PreviewWindow:
 
     def render(self, frame: Frame) -> np.ndarray:
         """The picture shown for ``frame``: output or mask view, mirrored, with the overlay."""
-        image = frame.image
+        image, owned = frame.image, False
         if self.mask_view:
             alpha = frame.meta.get("alpha")
             if alpha is not None:
                 a = np.clip(alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)
                 if a.shape[:2] != image.shape[:2]:
                     a = cv2.resize(a, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_LINEAR)
-                image = cv2.cvtColor(a, cv2.COLOR_GRAY2BGR)
+                image, owned = cv2.cvtColor(a, cv2.COLOR_GRAY2BGR), True
         if self.mirror:
-            image = cv2.flip(image, 1)
+            image, owned = cv2.flip(image, 1), True
         status = self.controller.status() if self.controller is not None else {}
         if "out_fps" not in status:
-            status["out_fps"] = self._rate.hz
+            status["out_fps"] = self._rate.hz()
         return draw_overlay(
             image, status, camera_lost=self.mask_view and bool(frame.meta.get("camera_lost")), help_on=self.help_on,
-            mask_view=self.mask_view, overlay_on=self.overlay_on,
+            mask_view=self.mask_view, overlay_on=self.overlay_on, copy=not owned,
         )  # fmt: skip
 
     def pump(self, timeout_s: float = 0.02) -> bool:
@@ -324,7 +326,6 @@ class PreviewWindow:
         """Act on a key code from ``cv2.waitKey``. Returns False for quit."""
         code = key & 0xFF
         ch = chr(code) if 32 <= code < 127 else ""
-        self.keys.append(ch or str(code))
         c = self.controller
         if code == 27 or ch in ("q", "Q"):
             log.info("preview: quit key")

@@ -206,8 +206,8 @@ def test_effect_off_and_on_restores_the_same_effect_and_closes_it():
         proc.request(_Command(3, effect=False))
         proc.process(next(frames))
     finally:
-        closed = []
-        effect.close = lambda: closed.append(True)
+        closed, real_close = [], effect.close
+        effect.close = lambda: (closed.append(True), real_close())
         proc.close()
     assert closed == [True]
 
