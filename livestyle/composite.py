@@ -66,10 +66,3 @@ class AlphaCompositor:
         fixed = np.clip(np.take(flat, idx, axis=0) + diff * w + 0.5, 0, 255).astype(np.uint8)
         flat.view(_PIXEL)[idx, 0] = fixed.view(_PIXEL)[:, 0]  # one 3-byte write per pixel
         return out
-        a = alpha.reshape(-1)[idx]
-        w = np.clip(a * (1.0 / self.ramp), 0.0, 1.0)
-        w = (w * w * (3.0 - 2.0 * w) * (1.0 - a))[:, None]
-        flat = out.reshape(-1, 3)
-        diff = frame.reshape(-1, 3)[idx].astype(np.float32) - original.reshape(-1, 3)[idx]
-        flat[idx] = np.clip(flat[idx] + diff * w + 0.5, 0, 255).astype(np.uint8)
-        return out

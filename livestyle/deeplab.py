@@ -120,18 +120,10 @@ class DeepLabSegmenter(Closing):
         self._interpreter.invoke()
         return self._interpreter.get_tensor(self._out_index)[0]
 
-    def probability(self, image: np.ndarray) -> np.ndarray:
-        """``(257, 257)`` float32 softmax probability of the chosen classes (summed)."""
-        chosen, rest = self._chosen_rest(image)
-        return (chosen / (chosen + rest)).astype(np.float32)
-
     def _chosen_rest(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         logits = self.logits(image)
         e = np.exp(logits - logits.max(axis=-1, keepdims=True))
-        if len(self.class_indices) == 1:
-            chosen = e[..., self.class_indices[0]]
-        else:
-            chosen = e[..., self.class_indices].sum(axis=-1)
+        chosen = e[..., self.class_indices].sum(axis=-1)
         return chosen, np.maximum(e.sum(axis=-1) - chosen, 0.0)
 
     def segment(self, image: np.ndarray) -> np.ndarray:

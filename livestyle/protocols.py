@@ -117,12 +117,15 @@ class Stylizer(Protocol):
 class Compositor(Protocol):
     """Puts the live frame over a restyled background.
 
-    ``composite(frame, background, alpha)``: ``frame`` and ``background`` are ``(H, W, 3)``
-    uint8 BGR of the same size, ``alpha`` is ``(H, W)`` float32 in [0, 1] (1 = keep frame).
-    Returns ``(H, W, 3)`` uint8 BGR.
+    ``composite(frame, background, alpha, original=None)``: ``frame`` and ``background`` are
+    ``(H, W, 3)`` uint8 BGR of the same size, ``alpha`` is ``(H, W)`` float32 in [0, 1] (1 =
+    keep frame); ``original`` is the frame's own background without the person (the clean
+    plate, same size) when known, for edge decontamination. Returns ``(H, W, 3)`` uint8 BGR.
     """
 
-    def composite(self, frame: np.ndarray, background: np.ndarray, alpha: np.ndarray) -> np.ndarray: ...
+    def composite(
+        self, frame: np.ndarray, background: np.ndarray, alpha: np.ndarray, original: np.ndarray | None = None
+    ) -> np.ndarray: ...
 
 
 @runtime_checkable

@@ -107,6 +107,12 @@ def make_effect(name: str, config: "Config") -> Effect:
     return EFFECTS[check_effect_name(name)](config)
 
 
-def is_per_frame(effect) -> bool:
-    """True for a per-frame effect (``render(frame, alpha)``), False for a plate effect."""
-    return bool(getattr(effect, "per_frame", False))
+class PlateFilter:
+    """Base of the OpenCV plate effects (cartoon, pencil, oil, watercolor): a plate effect on a
+    plate of short side :attr:`short_side_px`, with nothing to close."""
+
+    per_frame = False
+    short_side_px = 432
+
+    def close(self) -> None:
+        pass

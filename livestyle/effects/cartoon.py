@@ -6,10 +6,12 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from livestyle.effects import PlateFilter
+
 _THICKEN = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
 
 
-class CartoonEffect:
+class CartoonEffect(PlateFilter):
     """Cartoon look of a ``(h, w, 3)`` uint8 BGR image.
 
     Smoothing: OpenCV's recursive edge-preserving filter (Gastal and Oliveira, "Domain transform
@@ -18,8 +20,6 @@ class CartoonEffect:
     """
 
     name = "cartoon"
-    per_frame = False
-    short_side_px = 432
 
     def __init__(self, levels: int = 8, sigma_s: float = 60.0, sigma_r: float = 0.4, block_px: int = 9):
         self.levels, self.sigma_s, self.sigma_r, self.block_px = levels, sigma_s, sigma_r, block_px | 1
@@ -32,9 +32,6 @@ class CartoonEffect:
         edges = cv2.adaptiveThreshold(grey, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY, self.block_px, 5)
         edges = cv2.erode(edges, _THICKEN)  # dark lines one pixel bolder
         return cv2.bitwise_and(flat, flat, mask=edges)
-
-    def close(self) -> None:
-        pass
 
 
 def make(config) -> CartoonEffect:

@@ -69,9 +69,10 @@ class ColorStats:
 def _moments(pixels: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Weighted mean ``(3,)`` and covariance ``(3, 3)`` of ``(n, 3)`` float32 pixels."""
     total = float(weight.sum())
-    mean = weight @ pixels / total
-    centred = pixels - mean
-    cov = (centred * weight[:, None]).T @ centred / total
+    channels = np.ascontiguousarray(pixels.T)  # (3, n): contiguous rows make the products fast
+    mean = channels @ weight / total
+    centred = channels - mean[:, None]
+    cov = (centred * weight) @ centred.T / total
     return mean.astype(np.float64), cov.astype(np.float64)
 
 
@@ -199,9 +200,6 @@ class ColorTransferEffect:
         self.content: ColorStats | None = None
         self.table: np.ndarray | None = None
         self._buf: np.ndarray | None = None
-
-    def reset(self) -> None:
-        self.content = None
 
     def update(self, frame: np.ndarray, alpha: np.ndarray) -> np.ndarray:
         """Measure the frame's background, smooth over time, and return the new map

@@ -28,6 +28,7 @@ class LightWrapCompositor(AlphaCompositor):
         super().__init__()
         self.strength = float(strength)
         self.scale = scale
+        self._glow: tuple = (None, None)  # (background array, its blurred glow)
 
     def composite(
         self, frame: np.ndarray, background: np.ndarray, alpha: np.ndarray, original: np.ndarray | None = None
@@ -41,5 +42,9 @@ class LightWrapCompositor(AlphaCompositor):
         a = cv2.resize(alpha, (sw, sh), interpolation=cv2.INTER_AREA)
         outside = cv2.GaussianBlur(1.0 - a, (0, 0), sigma)
         k = cv2.resize(a * outside * self.strength, (w, h), interpolation=cv2.INTER_LINEAR)
-        glow = cv2.resize(cv2.GaussianBlur(cv2.resize(background, (sw, sh), interpolation=cv2.INTER_AREA), (0, 0), sigma), (w, h), interpolation=cv2.INTER_LINEAR)
+        if self._glow[0] is not background:  # a restyled plate or still image stays the same array
+            small = cv2.resize(background, (sw, sh), interpolation=cv2.INTER_AREA)
+            glow = cv2.resize(cv2.GaussianBlur(small, (0, 0), sigma), (w, h), interpolation=cv2.INTER_LINEAR)
+            self._glow = (background, glow)
+        glow = self._glow[1]
         return cv2.blendLinear(out, glow, 1.0 - k, k)

@@ -6,23 +6,20 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from livestyle.effects import PlateFilter
 
-class OilEffect:
+
+class OilEffect(PlateFilter):
     """Oil painting of a ``(h, w, 3)`` uint8 BGR image; ``size`` is the brush neighbourhood in
     plate pixels, ``dyn_ratio`` divides the intensity levels (higher = flatter)."""
 
     name = "oil"
-    per_frame = False
-    short_side_px = 432
 
     def __init__(self, size: int = 9, dyn_ratio: int = 1):
         self.size, self.dyn_ratio = size, dyn_ratio
 
     def stylize(self, image: np.ndarray) -> np.ndarray:
         return cv2.xphoto.oilPainting(image, self.size, self.dyn_ratio)
-
-    def close(self) -> None:
-        pass
 
 
 def make(config) -> OilEffect:

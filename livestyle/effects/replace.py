@@ -95,10 +95,6 @@ class ReplaceEffect:
             self._video = open_source(self.path)
         self.loops = 0
 
-    @property
-    def is_video(self) -> bool:
-        return self._video is not None
-
     def next_image(self) -> np.ndarray:
         """The next background frame as decoded (a video loops), ``(h, w, 3)`` uint8 BGR."""
         if self._image is not None:

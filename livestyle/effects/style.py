@@ -12,6 +12,11 @@ class StyleEffect(MagentaStylizer):
     name = "style"
     per_frame = False
 
+    @property
+    def short_side_px(self) -> int:
+        """The plate's short side: the transformer's input size."""
+        return self.options.short_side_px
+
 
 def make(config) -> StyleEffect:
     """The style effect for ``config.style``; with ``effect.target = "person"`` and an
