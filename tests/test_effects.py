@@ -447,32 +447,28 @@ def test_replace_runs_with_a_looping_clip_on_the_clip(clip, tmp_path):
     assert mean_abs(out, frames[0][:, ::-1], background) > 3.0
 
 
-def test_light_wrap_touches_only_the_edge_of_the_kept_region(portraits):
+def _assert_light_wrap_only_at_the_edge(portraits, effect: str, **settings) -> LightWrapCompositor:
     _, image, mask = portraits[1]
-    config = load_config(None, {"effect.name": "replace", "effect.background": str(GREAT_WAVE), "effect.light_wrap": 0.8})
+    config = load_config(None, {"effect.name": effect, "effect.light_wrap": 0.8, **settings})
     processor = make_processor(config, RunningMode.IMAGE)
-    assert isinstance(processor.compositor, LightWrapCompositor)
     wrapped = processor.process(Frame(image, 0, 0.0)).image
-    plain = process_image(load_config(None, overrides("replace")), image)
+    plain = process_image(load_config(None, overrides(effect)), image)
     person, _ = regions(mask)
     deep = cv2.erode(person.astype(np.uint8), np.ones((61, 61), np.uint8)) > 0
     edge = person & ~deep
     assert mean_abs(wrapped, plain, deep) < 1.0
     assert mean_abs(wrapped, plain, edge) > mean_abs(wrapped, plain, deep)
+    return processor.compositor
+
+
+def test_light_wrap_touches_only_the_edge_of_the_kept_region(portraits):
+    compositor = _assert_light_wrap_only_at_the_edge(portraits, "replace", **{"effect.background": str(GREAT_WAVE)})
+    assert isinstance(compositor, LightWrapCompositor)
 
 
 def test_light_wrap_works_with_a_plate_effect_and_edge_decontamination(portraits):
     # regression: the light-wrap compositor must take the clean plate the style path passes
-    _, image, mask = portraits[1]
-    config = load_config(None, {"effect.name": "style", "effect.light_wrap": 0.8})
-    processor = make_processor(config, RunningMode.IMAGE)
-    wrapped = processor.process(Frame(image, 0, 0.0)).image
-    plain = process_image(load_config(None, overrides("style")), image)
-    person, _ = regions(mask)
-    deep = cv2.erode(person.astype(np.uint8), np.ones((61, 61), np.uint8)) > 0
-    edge = person & ~deep
-    assert mean_abs(wrapped, plain, deep) < 1.0
-    assert mean_abs(wrapped, plain, edge) > mean_abs(wrapped, plain, deep)
+    _assert_light_wrap_only_at_the_edge(portraits, "style")
 
 
 # ----------------------------------------------------------------------------- presets and CLI
