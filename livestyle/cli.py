@@ -119,7 +119,7 @@ def _add_bench(sub) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from livestyle.bench import bench_main
+    from livestyle.app.bench import bench_main
     from livestyle.config import load_config
 
     return bench_main(args, load_config(args.config, {"style.style": args.style}))
@@ -183,11 +183,11 @@ def _live_overrides(args: argparse.Namespace) -> dict:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from livestyle.config import load_config
-    from livestyle.runner import run_file
+    from livestyle.app.run import run_file
 
     config = load_config(args.config, _overrides(args))
     if args.input is None or args.output is None:
-        from livestyle.live import run_live
+        from livestyle.app.live import run_live
 
         return run_live(args, config)
     t0 = time.perf_counter()
@@ -199,13 +199,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from livestyle.models import models_main
+    from livestyle.app.models import models_main
 
     return models_main(args.action, args.names or None)
 
 
 def cmd_styles(args: argparse.Namespace) -> int:
-    from livestyle.gallery import styles_main
+    from livestyle.app.gallery import styles_main
 
     if args.action == "add":
         return styles_main("add", image=args.target, name=args.name)

@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from livestyle import registry
 from livestyle.errors import InputError, LivestyleError
 
 
@@ -38,17 +39,15 @@ class SegmenterOptions(_Options):
     model: Literal["auto", "general", "landscape"] = "auto"
     threads: int = Field(1, ge=1, le=64)
     # ``kind``: ``selfie`` (MediaPipe, above) or ``deeplab`` (DeepLabV3, 21 PASCAL VOC classes;
-    # :mod:`livestyle.deeplab`). ``classes``: the DeepLab classes kept out of the effect.
+    # :mod:`livestyle.stages.deeplab`). ``classes``: the DeepLab classes kept out of the effect.
     kind: Literal["selfie", "deeplab"] = "selfie"
     classes: tuple[str, ...] = ("person",)
 
     @field_validator("classes", mode="before")
     @classmethod
     def _check_classes(cls, value):
-        from livestyle.deeplab import parse_classes
-
         try:
-            return parse_classes(value)
+            return registry.check("segment_classes", value)
         except LivestyleError as err:
             raise ValueError(str(err)) from None
 
@@ -68,7 +67,7 @@ class MaskOptions(_Options):
       in between the matte ramps smoothly.
     * ``feather_px``: Gaussian feather of the final matte, in frame pixels (0 = off).
     * ``decontaminate``: in edge pixels, replace the original background's share with the new
-      background's (see :class:`~livestyle.composite.AlphaCompositor`); removes the light or
+      background's (see :class:`~livestyle.stages.composite.AlphaCompositor`); removes the light or
       dark rim the old background leaves around the person.
     """
 
@@ -82,7 +81,7 @@ class MaskOptions(_Options):
     high: float = Field(0.88, gt=0.0, le=1.0)
     feather_px: float = Field(0.75, ge=0.0, le=32.0)
     # ``mode``: ``soft`` (the matte above) or ``hard`` (the seed's binarized mask: resize, blur,
-    # Otsu threshold; :class:`livestyle.deeplab.HardMaskRefiner`).
+    # Otsu threshold; :class:`livestyle.stages.deeplab.HardMaskRefiner`).
     mode: Literal["soft", "hard"] = "soft"
     decontaminate: bool = True
 
@@ -144,7 +143,7 @@ class OutputOptions(_Options):
 
 
 class CameraOptions(_Options):
-    """Live camera input (:mod:`livestyle.camera`).
+    """Live camera input (:mod:`livestyle.io.camera`).
 
     * ``device``: camera index (``"0"``) or device path (``"/dev/video2"``); ``--input``
       overrides it.
@@ -166,7 +165,7 @@ class CameraOptions(_Options):
 
 
 class VcamOptions(_Options):
-    """Virtual camera output (:mod:`livestyle.vcam`, pyvirtualcam).
+    """Virtual camera output (:mod:`livestyle.io.vcam`, pyvirtualcam).
 
     * ``enabled``: send the output to a virtual camera (``--vcam``).
     * ``device``: the virtual device (``/dev/video10``, ``OBS Virtual Camera``); empty = the
@@ -183,7 +182,7 @@ class VcamOptions(_Options):
 
 
 class PreviewOptions(_Options):
-    """Preview window (:mod:`livestyle.window`, OpenCV highgui).
+    """Preview window (:mod:`livestyle.io.window`, OpenCV highgui).
 
     * ``enabled``: show the window in live mode (``--no-preview`` turns it off).
     * ``overlay``: draw output fps, stylizer rate and latency over the picture (key ``f``).
@@ -196,7 +195,7 @@ class PreviewOptions(_Options):
 
 
 class LiveOptions(_Options):
-    """Live-mode behaviour (:mod:`livestyle.live`).
+    """Live-mode behaviour (:mod:`livestyle.app.live`).
 
     * ``mirror``: flip the output left-right (preview and virtual camera).
     * ``quick_restyle``: on a style or strength change, show a small restyle (a third of the
@@ -247,11 +246,10 @@ class EffectOptions(_Options):
     @field_validator("name")
     @classmethod
     def _check_name(cls, value: str) -> str:
-        from livestyle.effects import EFFECTS
-
-        if value not in EFFECTS:
-            raise ValueError(f"unknown effect {value!r}; choose one of: {', '.join(EFFECTS)}")
-        return value
+        try:
+            return registry.check("effect", value)
+        except LivestyleError as err:
+            raise ValueError(str(err)) from None
 
 
 class Config(_Options):

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from livestyle.stylize import BUILTIN_DIR, OnnxMagenta, predict_style_vector, read_image
+from livestyle.stages.styles import BUILTIN_DIR
+from livestyle.stages.stylize import OnnxMagenta, predict_style_vector, read_image
 
 
 def main(folder: str) -> None:

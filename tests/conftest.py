@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import cv2
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -37,3 +38,31 @@ def _session_env(tmp_path_factory):
             os.environ.pop(k, None)
         else:
             os.environ[k] = v
+
+
+# ----------------------------------------------------------------------------- stage fixtures
+SELFIE_MODELS = ("general", "landscape")
+
+
+@pytest.fixture(scope="module")
+def segmenters():
+    segs = {name: _selfie(name) for name in SELFIE_MODELS}
+    yield segs
+    for seg in segs.values():
+        seg.close()
+
+
+@pytest.fixture(scope="module")
+def portraits():
+    images = {}
+    for path in PORTRAITS:
+        image = cv2.imread(str(path))
+        assert image is not None, path
+        images[path.name] = image
+    return images
+
+
+def _selfie(name: str):
+    from livestyle.stages.segment import SelfieSegmenter
+
+    return SelfieSegmenter(name)

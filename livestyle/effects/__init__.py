@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Callable, Protocol, runtime_checkable
 
 import numpy as np
 
+from livestyle import registry
 from livestyle.errors import InputError
 
 if TYPE_CHECKING:
@@ -94,6 +95,9 @@ def check_effect_name(name: str) -> str:
     if name not in EFFECTS:
         raise InputError(f"unknown effect {name!r}; choose one of: {', '.join(EFFECTS)}")
     return name
+
+
+registry.register("effect", check_effect_name)
 
 
 def make_effect(name: str, config: "Config") -> Effect:

@@ -157,7 +157,7 @@ def style_color_stats(style: str) -> ColorStats:
             built-ins).
     """
     from livestyle.effects._builtin_colors import BUILTIN_COLORS
-    from livestyle.stylize import IMAGE_SUFFIXES, read_image
+    from livestyle.stages.stylize import IMAGE_SUFFIXES, read_image
 
     if style in BUILTIN_COLORS:
         hist_hex, mean, cov, lab_mean, lab_std = BUILTIN_COLORS[style]
@@ -249,7 +249,8 @@ def _write_builtin_colors(styles_dir: str | Path, out: str | Path) -> None:
     """Measure the built-in styles' paintings (``<name>.jpg`` in ``styles_dir``) and write
     :mod:`livestyle.effects._builtin_colors`. Run once by a maintainer; the paintings are not
     shipped, only these numbers."""
-    from livestyle.stylize import builtin_styles, read_image
+    from livestyle.stages.stylize import read_image
+    from livestyle.stages.styles import builtin_styles
 
     def nums(a: np.ndarray) -> str:
         return "(" + ", ".join(f"{v:.3f}" for v in np.ravel(a)) + ")"

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from livestyle.protocols import RunningMode
-from livestyle.stylize import transfer_size
+from livestyle.stages.stylize import transfer_size
 
 
 class FrameStylizer:

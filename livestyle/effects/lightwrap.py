@@ -11,14 +11,14 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from livestyle.composite import AlphaCompositor
+from livestyle.stages.composite import AlphaCompositor
 
 WRAP_FRACTION = 0.02
 """Reach of the wrap, as a fraction of the frame's short side (Gaussian sigma)."""
 
 
 class LightWrapCompositor(AlphaCompositor):
-    """:class:`~livestyle.composite.AlphaCompositor` plus light wrap.
+    """:class:`~livestyle.stages.composite.AlphaCompositor` plus light wrap.
 
     Args:
         strength: in [0, 1]; 0 is the plain alpha composite.

@@ -78,8 +78,8 @@ class ReplaceEffect:
     per_frame = True
 
     def __init__(self, path: str | Path | None, fit: str = "cover"):
-        from livestyle.sources import is_image_path, open_source
-        from livestyle.stylize import read_image
+        from livestyle.io.sources import is_image_path, open_source
+        from livestyle.stages.stylize import read_image
 
         if not path:
             raise InputError("effect 'replace' needs a background: pass --background IMAGE_OR_VIDEO")

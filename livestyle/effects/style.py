@@ -1,13 +1,13 @@
-"""``style``: Magenta arbitrary neural style transfer (:class:`~livestyle.stylize.MagentaStylizer`)
+"""``style``: Magenta arbitrary neural style transfer (:class:`~livestyle.stages.stylize.MagentaStylizer`)
 of the clean plate, the project's headline effect. A plate effect."""
 
 from __future__ import annotations
 
-from livestyle.stylize import MagentaStylizer
+from livestyle.stages.stylize import MagentaStylizer
 
 
 class StyleEffect(MagentaStylizer):
-    """:class:`~livestyle.stylize.MagentaStylizer` as a plate effect (``stylize(plate)``)."""
+    """:class:`~livestyle.stages.stylize.MagentaStylizer` as a plate effect (``stylize(plate)``)."""
 
     name = "style"
     per_frame = False

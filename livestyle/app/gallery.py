@@ -1,0 +1,99 @@
+"""The ``livestyle styles list|add|remove`` command: the user's style gallery.
+
+A user style is stored as its Magenta style vector by :mod:`livestyle.stages.styles`; adding
+one runs the style-prediction network on the user's image.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from livestyle.errors import InputError
+from livestyle.stages.styles import all_style_names, builtin_styles, check_name, styles_dir, user_styles
+
+__all__ = ["add_style", "all_style_names", "remove_style", "styles_main", "user_styles"]
+
+
+def add_style(image: str | os.PathLike[str], name: str, *, backend: str = "onnx", threads: int = 1) -> Path:
+    """Compute the style vector of ``image`` and store it as user style ``name``.
+
+    Args:
+        image: a style image (JPEG, PNG, ...).
+        name: the new style's name (see :func:`check_name`).
+        backend: the Magenta runtime that predicts the vector (``onnx`` or ``litert``).
+        threads: its threads.
+
+    Returns:
+        The ``.npy`` file written.
+
+    Raises:
+        InputError: bad name, or the image is missing or unreadable.
+        ModelError: the style-prediction model is missing or corrupt.
+    """
+    from livestyle.stages.stylize import make_backend, predict_style_vector, read_image
+
+    check_name(name)
+    img = read_image(image, "style image")
+    vec = predict_style_vector(img, make_backend(backend, threads)).astype(np.float32).reshape(-1)
+    if vec.shape != (100,) or not np.all(np.isfinite(vec)):
+        raise InputError(f"{image}: the style network gave no usable vector for this image")
+    d = styles_dir()
+    d.mkdir(parents=True, exist_ok=True)
+    path = d / f"{name}.npy"
+    tmp = d / f".{name}.tmp.npy"
+    np.save(tmp, vec)
+    os.replace(tmp, path)
+    return path
+
+
+def remove_style(name: str) -> Path:
+    """Delete user style ``name``.
+
+    Returns:
+        The file removed.
+
+    Raises:
+        InputError: a built-in name, an invalid name, or no such user style.
+    """
+    if name in builtin_styles():
+        raise InputError(f"{name!r} is a built-in style and cannot be removed")
+    check_name(name, new=False)
+    path = user_styles().get(name)
+    if path is None:
+        known = ", ".join(user_styles()) or "none"
+        raise InputError(f"no user style {name!r}; user styles: {known}")
+    path.unlink()
+    return path
+
+
+def styles_main(action: str, image: str | None = None, name: str | None = None, out=None) -> int:
+    """``livestyle styles list|add|remove``. Returns the exit code.
+
+    Raises:
+        InputError: see :func:`add_style` and :func:`remove_style`.
+    """
+    import sys
+
+    out = out or sys.stdout
+    if action == "list":
+        for n in builtin_styles():
+            print(f"{n:24s} built-in", file=out)
+        for n, p in user_styles().items():
+            print(f"{n:24s} user      {p}", file=out)
+        return 0
+    if action == "add":
+        if not image or not name:
+            raise InputError("styles add needs an image and --name NAME")
+        path = add_style(image, name)
+        print(f"added style {name!r} ({path})", file=out)
+        return 0
+    if action == "remove":
+        if not name:
+            raise InputError("styles remove needs a NAME")
+        path = remove_style(name)
+        print(f"removed style {name!r} ({path})", file=out)
+        return 0
+    raise InputError(f"unknown styles action {action!r}; use list, add or remove")

@@ -1,0 +1,145 @@
+"""Builds the stages from options and runs them: the glue between the CLI and the pipeline.
+
+``run_file`` restyles a recorded video or a still image; live mode (camera, preview window,
+virtual camera) lives in :mod:`livestyle.app.live`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from livestyle.config import Config
+from livestyle.errors import InputError
+from livestyle.engine.pipeline import Pipeline
+from livestyle.engine.processor import FrameProcessor
+from livestyle.engine.stats import RunSummary, Stats
+from livestyle.protocols import RunningMode, Stylizer
+from livestyle.stages.segment import SelfieSegmenter, resolve_selfie_model
+from livestyle.io.sinks import check_output_path, open_sink
+from livestyle.io.sources import is_image_path, open_source
+from livestyle.stages.stylize import MagentaStylizer
+
+
+def make_stylizer(config: Config) -> Stylizer | None:
+    """The effect ``config.effect.name`` (:mod:`livestyle.effects`; ``style`` is the Magenta
+    stylizer), or None for ``none`` without a person style (frames pass through unchanged).
+
+    Raises:
+        InputError: unknown effect (the valid ones are listed), or an unknown or unreadable
+            style or background.
+        ModelError: a model is missing or corrupt.
+    """
+    from livestyle.effects import make_effect
+
+    if config.effect.name == "none" and not config.effect.person_style:
+        return None
+    return make_effect(config.effect.name, config)
+
+
+def make_segmenter(config: Config, mode: RunningMode):
+    """``segmenter.kind``: MediaPipe selfie segmentation, or DeepLabV3 with
+    ``segmenter.classes`` (:class:`~livestyle.stages.deeplab.DeepLabSegmenter`)."""
+    if config.segmenter.kind == "deeplab":
+        from livestyle.stages.deeplab import DeepLabSegmenter
+
+        return DeepLabSegmenter(config.segmenter.classes, config.segmenter.threads)
+    return SelfieSegmenter(resolve_selfie_model(config.segmenter, mode), config.segmenter.threads)
+
+
+def make_person_layer(config: Config, mode: RunningMode, stylizer=None):
+    """With ``effect.person_style`` and target ``background``, the person is styled too: a
+    Magenta stylizer with that style run on the live frame (sharing ``stylizer``'s backend when
+    it is a Magenta stylizer). Otherwise None."""
+    if config.effect.target != "background" or not config.effect.person_style:
+        return None
+    from livestyle.effects.layer import FrameStylizer
+    from livestyle.effects.style import StyleEffect
+
+    options = config.style.model_copy(update={"style": config.effect.person_style})
+    backend = stylizer.backend if isinstance(stylizer, MagentaStylizer) else None
+    return FrameStylizer(StyleEffect(options, backend=backend), mode)
+
+
+def make_processor(config: Config, mode: RunningMode, stats: Stats | None = None) -> FrameProcessor:
+    """Segmenter + effect + compositor for ``mode``, as :class:`FrameProcessor`.
+
+    Raises:
+        InputError, ModelError: see :func:`make_stylizer`, :func:`make_segmenter`.
+    """
+    segmenter = make_segmenter(config, mode)
+    stylizer = make_stylizer(config)
+    person = make_person_layer(config, mode, stylizer)
+    return FrameProcessor(segmenter, stylizer, config, mode, stats, person_layer=person)
+
+
+def style_inputs(config: Config) -> list[str]:
+    """Files the run reads besides the input (an output must not overwrite them)."""
+    paths = [config.style.style, config.effect.person_style, config.effect.background]
+    return [str(Path(p)) for p in paths if p and Path(p).is_file()]
+
+
+@dataclass
+class FileRunResult:
+    output: Path
+    summary: RunSummary
+
+
+def run_file(
+    input_path: str,
+    output_path: str,
+    config: Config,
+    *,
+    max_frames: int | None = None,
+    progress: bool = True,
+) -> FileRunResult:
+    """Restyle a video file or an image file into ``output_path``.
+
+    Every check (input readable and non-empty, output folder, no overwrite, style readable,
+    models present) runs before anything is written. Video output keeps the input's frame
+    count, rate and size, and its audio stream, and appears at ``output_path`` only when
+    complete.
+
+    Raises:
+        InputError: bad input, style or output path (one line).
+        ModelError: a model is missing or corrupt.
+        PipelineError: a stage failed while running.
+        KeyboardInterrupt: interrupted; the output is not written.
+    """
+    if max_frames is not None and max_frames < 1:
+        raise InputError(f"--frames {max_frames}: must be at least 1")
+    image_in = is_image_path(input_path)
+    source = open_source(input_path, max_frames=max_frames)
+    try:
+        out = check_output_path(output_path, [input_path, *style_inputs(config)], kind="image" if image_in else "video")
+        if image_in:
+            return FileRunResult(out, _run_image(source, out, config))
+        mode = RunningMode.VIDEO
+        processor = make_processor(config, mode)
+        info = source.info  # frame_count is already capped at max_frames
+        sink = open_sink(
+            out,
+            info,
+            config.output,
+            audio_from=input_path if info.has_audio else None,
+            progress=progress,
+            audio_to_video_end=max_frames is not None,
+        )
+        summary = Pipeline(source, processor, [sink]).run()
+        return FileRunResult(out, summary)
+    finally:
+        source.close()
+
+
+def _run_image(source, out: Path, config: Config) -> RunSummary:
+    processor = make_processor(config, RunningMode.IMAGE)
+    summary = RunSummary(stats=processor.stats)
+    try:
+        with open_sink(out, source.info) as sink:  # aborted (nothing written) on an exception
+            for frame in source:
+                summary.frames_in += 1
+                sink.write(processor.process(frame))
+                summary.frames_out += 1
+    finally:
+        processor.close()
+    return summary

@@ -1,0 +1,295 @@
+"""The live frame loop's parts: the processor that applies style changes, and the controller.
+
+:class:`LiveFrameProcessor` is the :class:`~livestyle.engine.processor.FrameProcessor` of live
+mode: style, strength and effect changes requested from other threads are applied on the
+processor thread at its next frame (the restyle in flight is cancelled, a small restyle is
+shown at once, then the full one). :class:`LiveController` takes those requests (from the hot
+keys, or any other control surface) and, as the first sink, measures the output: rates,
+capture-to-output latency and style-change latency.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from livestyle.config import Config
+from livestyle.engine.processor import FrameProcessor
+from livestyle.errors import LivestyleError
+from livestyle.engine.stats import Stats
+from livestyle.io.window import draw_camera_lost
+from livestyle.protocols import Frame, RunningMode, Segmenter, Stylizer
+from livestyle.stages.stylize import MagentaStylizer
+from livestyle.timing import RateMeter, recent
+
+log = logging.getLogger("livestyle.app.live")
+
+
+@dataclass
+class _Command:
+    generation: int
+    style: str | None = None
+    strength: float | None = None
+    effect: bool | None = None
+
+
+class LiveFrameProcessor(FrameProcessor):
+    """:class:`~livestyle.engine.processor.FrameProcessor` for live mode, with style changes.
+
+    The base class's live schedule restyles the newest clean plate whenever the stylizer is
+    idle, at most ``plate.style_rate_hz`` times a second. This class adds, all on the
+    processor thread:
+
+    * :meth:`request` queues a change (style name, strength, effect on/off) from any thread;
+      it is applied at the start of the next frame, and each change has a *generation*;
+    * after a change the restyle in flight is cancelled (onnx backend's ``cancel()``), a quick restyle at a
+      third of the transformer size is shown at once (a cut), and a full-size restyle is
+      queued ahead of the rate cap and shown as a cut too; results of restyles submitted
+      before the change are dropped;
+    * each output frame's ``meta`` gets ``alpha`` (the ``(H, W)`` float32 matte),
+      ``style_gen`` (the generation shown), ``style``, ``strength`` and ``effect``;
+    * while the camera is lost (``meta["camera_lost"]``) the last output is repeated with a
+      "camera lost" band instead of processing the same frame again.
+
+    Args:
+        segmenter, stylizer, config, stats: as for :class:`~livestyle.engine.processor.FrameProcessor`
+            (further keyword arguments go to it too).
+        quick_restyle: show a small restyle right after a change.
+    """
+
+    def __init__(self, segmenter: Segmenter, stylizer: Stylizer | None, config: Config, stats: Stats | None = None,
+                 *, quick_restyle: bool = True, **kw):
+        super().__init__(segmenter, stylizer, config, RunningMode.LIVE, stats, **kw)
+        self._main = stylizer
+        magenta = isinstance(stylizer, MagentaStylizer)
+        self._cancel = getattr(stylizer.backend, "cancel", None) if magenta else None
+        self._quick: MagentaStylizer | None = None
+        if quick_restyle and magenta and stylizer.backend.fixed_size is None:
+            small = max(64, config.style.short_side_px // 3)
+            opts = stylizer.options.model_copy(update={"short_side_px": small})
+            self._quick = MagentaStylizer(opts, backend=stylizer.backend)
+        self._commands: collections.deque[_Command] = collections.deque()
+        self.generation = 0
+        self.shown_generation = 0
+        self._effect = self.stylizer  # as built by the base class (maybe wrapped for target person)
+        self._change_pending = False
+        self._fresh_from = 0  # restyles submitted from this tag on have the current style
+        self._awaiting_full = False
+        self._last_out: np.ndarray | None = None
+        self.quick_restyles = 0
+        self.stale_dropped = 0
+
+    @property
+    def effect_on(self) -> bool:
+        return self.stylizer is not None
+
+    def close(self) -> None:
+        self.stylizer = self._effect  # so that the base class closes it even when it is off
+        super().close()
+
+    @property
+    def style_name(self) -> str:
+        return getattr(self._main, "style_name", "")
+
+    @property
+    def strength(self) -> float:
+        return float(getattr(self._main, "strength", 1.0))
+
+    def request(self, command: _Command) -> None:
+        """Queue a change (thread-safe); applied at the next frame."""
+        self._commands.append(command)
+
+    def _apply_commands(self) -> None:
+        while self._commands:
+            cmd = self._commands.popleft()
+            if self._main is None:
+                continue
+            try:
+                if cmd.style is not None and hasattr(self._main, "set_style"):
+                    self._main.set_style(cmd.style)
+                if cmd.strength is not None and hasattr(self._main, "strength"):
+                    self._main.strength = float(cmd.strength)
+            except LivestyleError as err:
+                log.warning("style change failed: %s", err)
+                continue
+            if cmd.effect is not None:
+                self.stylizer = self._effect if cmd.effect else None
+            self.generation = cmd.generation
+            if self.effect_on and not getattr(self.stylizer, "per_frame", False):
+                self._change_pending = True  # a plate effect shows the change once restyled
+            else:
+                self.shown_generation = cmd.generation  # shown with the next frame
+
+    def _show_live(self, tag: int, restyled: np.ndarray, plate_image: np.ndarray, cut: bool = False) -> None:
+        """Drop restyles begun before the last change; show the first one after it as a cut."""
+        if tag < self._fresh_from:
+            self.stale_dropped += 1
+            return
+        if self._awaiting_full:
+            self._awaiting_full, cut = False, True
+            self.shown_generation = self.generation
+        super()._show_live(tag, restyled, plate_image, cut)
+
+    def _schedule_live(self) -> None:
+        if self._change_pending:
+            self._change_pending = False
+            st = self.state
+            if self._cancel is not None:
+                self._cancel()  # the restyle in flight has the old style: free its core
+            plate = self.plate.image()
+            if self._quick is not None:
+                self._quick.style_vector = self._main.style_vector
+                self._quick.strength = self._main.strength
+                t0 = time.perf_counter()
+                self.fader.set(self._quick.stylize(plate), 0)
+                self.stats.add("quick_stylize", (time.perf_counter() - t0) * 1000.0)
+                self.shown_generation = self.generation
+                self.quick_restyles += 1
+            self._fresh_from = st.refreshes_submitted
+            self._awaiting_full = True
+            if self.worker.submit(st.refreshes_submitted, plate, block=False):
+                st.refreshes_submitted += 1
+                st.last_submit_s = time.perf_counter()
+            else:
+                st.last_submit_s = 0.0  # as soon as the worker is idle
+        super()._schedule_live()
+
+    def process(self, frame: Frame) -> Frame:
+        """Output frame for ``frame`` (same size, uint8 BGR), with the ``meta`` listed above."""
+        self._apply_commands()
+        if frame.meta.get("camera_lost") and self._last_out is not None:
+            out_image = draw_camera_lost(self._last_out)
+            alpha = self.last_alpha
+        else:
+            out = super().process(frame)
+            out_image, alpha = out.image, self.last_alpha
+            self._last_out = out_image
+            if frame.meta.get("camera_lost"):
+                out_image = draw_camera_lost(out_image)
+        frame.meta.update(
+            alpha=alpha, style_gen=self.shown_generation, style=self.style_name,
+            strength=self.strength, effect=self.effect_on,
+        )  # fmt: skip
+        return replace(frame, image=out_image)
+
+
+class LiveController:
+    """Takes the hot keys' requests to the processor, and measures the output.
+
+    It is also a sink (put it first in the pipeline's sinks): ``write`` records the output
+    rate, capture-to-output latency, and when the first frame of a requested style change
+    comes out (:attr:`change_latencies_ms`, logged).
+
+    Args:
+        processor: the :class:`LiveFrameProcessor`.
+        styles: names cycled by ``n``/``p`` (built-in then user styles).
+        on_quit: called by :meth:`quit` (stops the pipeline).
+        strength_step: ``+``/``-`` step.
+    """
+
+    def __init__(self, processor: LiveFrameProcessor, styles: list[str], on_quit=None, strength_step: float = 0.1):
+        self.processor = processor
+        self.stats = processor.stats
+        current = processor.style_name
+        self.styles = list(styles) if current in styles else [current, *styles]
+        self._index = self.styles.index(current) if self.styles else 0
+        self.strength = processor.strength
+        self.effect_on = processor.effect_on
+        self.strength_step = strength_step
+        self.on_quit = on_quit
+        self._lock = threading.Lock()
+        self._gen = 0
+        self._pending: dict[int, int] = {}
+        self._out = RateMeter(90)
+        self._latency_ms = 0.0
+        self.change_latencies_ms: list[float] = []
+        self.frames_out = 0
+
+    # -- requests (any thread) ------------------------------------------------------------
+    def _send(self, **kw) -> int:
+        with self._lock:
+            self._gen += 1
+            gen = self._gen
+            self._pending[gen] = time.perf_counter_ns()
+        self.processor.request(_Command(gen, **kw))
+        return gen
+
+    @property
+    def style(self) -> str:
+        return self.styles[self._index] if self.styles else ""
+
+    def next_style(self, step: int = 1) -> int:
+        """Next (``step=1``) or previous (``-1``) style in :attr:`styles`; turns the effect on."""
+        if not self.styles:
+            return self._gen
+        self._index = (self._index + step) % len(self.styles)
+        effect = None if self.effect_on else True
+        self.effect_on = True
+        log.info("style: %s", self.style)
+        return self._send(style=self.style, effect=effect)
+
+    def toggle_effect(self) -> int:
+        self.effect_on = not self.effect_on
+        log.info("effect %s", "on" if self.effect_on else "off")
+        return self._send(effect=self.effect_on)
+
+    def change_strength(self, direction: float) -> int:
+        """Strength up (``direction > 0``) or down by ``strength_step``, within [0, 1]."""
+        step = self.strength_step if direction > 0 else -self.strength_step
+        self.strength = float(np.clip(round(self.strength + step, 3), 0.0, 1.0))
+        log.info("strength: %.0f%%", 100 * self.strength)
+        return self._send(strength=self.strength)
+
+    def quit(self) -> None:
+        if self.on_quit is not None:
+            self.on_quit()
+
+    # -- sink (writer thread) ---------------------------------------------------------------
+    def write(self, frame: Frame) -> None:
+        now = time.perf_counter_ns()
+        self._out.tick(now)
+        self.frames_out += 1
+        if frame.capture_ns:
+            ms = (now - frame.capture_ns) / 1e6
+            self._latency_ms = ms if self.frames_out == 1 else 0.9 * self._latency_ms + 0.1 * ms
+        gen = frame.meta.get("style_gen", 0)
+        if self._pending:
+            with self._lock:
+                done = [g for g in self._pending if g <= gen]
+                t_key = self._pending[max(done)] if done else None
+                for g in done:
+                    del self._pending[g]
+            if t_key is not None:
+                ms = (now - t_key) / 1e6
+                self.change_latencies_ms.append(ms)
+                log.info("change visible after %.0f ms (key press to first output frame)", ms)
+
+    def close(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass
+
+    # -- status (any thread) -----------------------------------------------------------------
+    def style_hz(self, window_s: float = 5.0) -> float:
+        return self.stats.style_rate_hz(window_s, last=60)
+
+    def status(self) -> dict:
+        """``out_fps``, ``style_hz``, ``latency_ms``, ``style``, ``strength``, ``effect``,
+        ``change_ms`` (the last style-change latency, or 0), ``stages_ms`` (stage -> median ms
+        of its last 60 runs)."""
+        return {
+            "out_fps": self._out.hz(window_s=3.0),
+            "style_hz": self.style_hz(),
+            "latency_ms": self._latency_ms,
+            "style": self.processor.style_name,
+            "strength": self.processor.strength,
+            "effect": self.processor.effect_on,
+            "change_ms": self.change_latencies_ms[-1] if self.change_latencies_ms else 0.0,
+            "stages_ms": {k: float(np.median(recent(v, 60))) for k, v in list(self.stats.stage_ms.items()) if v},
+        }

@@ -1,0 +1,113 @@
+"""The style worker: restyles clean-plate snapshots on its own thread.
+
+The frame loop submits plates and polls (live) or waits for (recorded video) the results; the
+output never waits in live mode.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from typing import Callable
+
+import numpy as np
+
+from livestyle.engine.stats import Stats, Timer
+from livestyle.protocols import Stylizer
+from livestyle.stages.plate import PlateSnapshot
+
+END = object()
+"""Sentinel that ends a thread's input queue."""
+POLL_S = 0.05
+"""How often blocked threads look at the stop event, in seconds."""
+
+
+class StyleWorker:
+    """Restyles plate snapshots on its own thread.
+
+    ``submit(tag, content, block)`` queues a ``(h, w, 3)`` uint8 BGR image or a
+    :class:`~livestyle.stages.plate.PlateSnapshot` (filled on this thread); ``poll()`` returns the
+    newest finished ``(tag, restyled, content_image)``; ``wait(tag)`` blocks for one.
+    """
+
+    def __init__(self, stylizer: Stylizer, stats: Stats, stop: threading.Event, on_error: Callable):
+        self.stylizer = stylizer
+        self.stats = stats
+        self._stop = stop
+        self._on_error = on_error
+        self._in: queue.Queue = queue.Queue(maxsize=2)
+        self._out: queue.Queue = queue.Queue()
+        self._busy = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="livestyle-stylizer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    @property
+    def idle(self) -> bool:
+        return self._in.empty() and not self._busy.is_set()
+
+    def submit(self, tag, image: np.ndarray, block: bool = True) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._in.put((tag, image), timeout=POLL_S if block else 0)
+                return True
+            except queue.Full:
+                if not block:
+                    return False
+        return False
+
+    def poll(self):
+        """The newest finished result, or None."""
+        item = None
+        while True:
+            try:
+                item = self._out.get_nowait()
+            except queue.Empty:
+                return item
+
+    def wait(self, tag) -> tuple[np.ndarray, np.ndarray]:
+        """Block until ``tag`` is done; returns ``(restyled, content)``."""
+        while True:
+            try:
+                t, out, content = self._out.get(timeout=POLL_S)
+            except queue.Empty:
+                if self._stop.is_set():
+                    raise Stopped
+                continue
+            if t == tag:
+                return out, content
+
+    def _run(self) -> None:
+        try:
+            while True:
+                try:
+                    item = self._in.get(timeout=POLL_S)
+                except queue.Empty:
+                    if self._stop.is_set():
+                        return
+                    continue
+                if item is END:
+                    return
+                self._busy.set()
+                tag, content = item
+                with Timer(self.stats, "stylize"):
+                    image = content.image() if isinstance(content, PlateSnapshot) else content
+                    out = self.stylizer.stylize(image)
+                self.stats.style_done()
+                self._out.put((tag, out, image))
+                self._busy.clear()
+        except BaseException as err:  # noqa: BLE001 - reported to the pipeline
+            self._on_error("stylize", err)
+
+    def close(self) -> None:
+        try:
+            self._in.put_nowait(END)
+        except queue.Full:
+            pass
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+
+
+class Stopped(Exception):
+    """Raised by :meth:`StyleWorker.wait` when the pipeline stops."""

@@ -1,0 +1,79 @@
+"""`livestyle bench` on the shared clip: the JSON report's keys, types and consistency."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import CLIP
+
+REPO = Path(__file__).resolve().parents[2]
+STAGES = ("capture", "segment", "refine", "stylize", "composite", "sink")
+
+
+def bench(tmp_path, *args):
+    out = tmp_path / "bench.json"
+    env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}  # table at the end, no window
+    proc = subprocess.run(
+        [sys.executable, "-m", "livestyle", "bench", "--input", str(CLIP), "--json", str(out), *map(str, args)],
+        capture_output=True, text=True, timeout=600, cwd=REPO, env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(out.read_text()), proc.stdout
+
+
+def check_report(r: dict, pace: str, frames: int) -> None:
+    assert set(r) >= {
+        "input", "pace", "frames_in", "frames_out", "dropped", "wall_s", "output_fps", "stylize_hz",
+        "latency_ms", "stages_ms", "cpu_percent", "rss_mb", "naive_fps", "speedup",
+    }
+    assert r["input"] == {"path": str(CLIP), "width": 960, "height": 540, "fps": pytest.approx(29.97, abs=0.01)}
+    assert isinstance(r["input"]["width"], int) and isinstance(r["input"]["fps"], float)
+    assert r["pace"] == pace
+    for key in ("frames_in", "frames_out", "dropped"):
+        assert isinstance(r[key], int) and r[key] >= 0
+    assert r["frames_out"] + r["dropped"] == r["frames_in"]
+    assert r["frames_out"] >= 1
+    for key in ("wall_s", "output_fps", "stylize_hz", "cpu_percent"):
+        assert isinstance(r[key], float) and r[key] >= 0
+    assert r["output_fps"] == pytest.approx(r["frames_out"] / r["wall_s"], rel=0.02)
+    assert set(r["stages_ms"]) == set(STAGES)
+    for p in [r["latency_ms"], *r["stages_ms"].values()]:
+        assert set(p) == {"p50", "p95"}
+        assert isinstance(p["p50"], float) and 0 <= p["p50"] <= p["p95"]
+    rss = r["rss_mb"]
+    assert set(rss) == {"start", "peak", "end"}
+    assert 0 < rss["start"] <= rss["peak"] and rss["end"] <= rss["peak"]
+    assert r["stylize_hz"] > 0 or r["stylize_refreshes"] <= 1
+
+
+def test_realtime_report(tmp_path):
+    r, table = bench(tmp_path, "--frames", 60, "--switch-styles", 0.6)
+    check_report(r, "realtime", 60)
+    ch = r["style_change_ms"]  # each style change timed from the key press to the output
+    assert ch["count"] >= 1 and 0 < ch["p50"] <= ch["max"]
+    assert r["frames_out"] <= 60
+    assert r["naive_fps"] is None and r["speedup"] is None
+    assert r["stages_ms"]["segment"]["p50"] > 0 and r["stages_ms"]["stylize"]["p50"] > 0
+    assert "stage" in table and "latency" in table  # the table printed without a display
+
+
+def test_max_pace_report_with_naive(tmp_path):
+    r, _ = bench(tmp_path, "--frames", 40, "--pace", "max", "--naive")
+    check_report(r, "max", 40)
+    assert r["frames_in"] == r["frames_out"] == 40 and r["dropped"] == 0
+    assert isinstance(r["naive_fps"], float) and r["naive_fps"] > 0
+    assert r["speedup"] == pytest.approx(r["output_fps"] / r["naive_fps"], rel=0.02)
+
+
+def test_bad_pace_is_rejected(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "livestyle", "bench", "--input", str(CLIP), "--pace", "warp"],
+        capture_output=True, text=True, cwd=REPO,
+    )
+    assert proc.returncode == 2 and "realtime" in proc.stderr
