@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -41,6 +42,19 @@ def _session_env(tmp_path_factory):
 
 
 # ----------------------------------------------------------------------------- stage fixtures
+# Per portrait: an upper-body point (x, y as fractions of the image) and the top corners that
+# are background.
+PORTRAIT_FACTS = {
+    PORTRAITS[0].name: {"body": (0.40, 0.75), "background_corners": ("top-right",)},
+    PORTRAITS[1].name: {"body": (0.50, 0.85), "background_corners": ("top-left", "top-right")},
+}
+
+
+def at(mask: np.ndarray, xy: tuple[float, float]) -> float:
+    h, w = mask.shape[:2]
+    return float(mask[int(xy[1] * h), int(xy[0] * w)])
+
+
 SELFIE_MODELS = ("general", "landscape")
 
 

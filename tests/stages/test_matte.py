@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import PORTRAITS
+from conftest import PORTRAIT_FACTS, PORTRAITS, at
 from livestyle.config import MaskOptions
 from livestyle.protocols import RunningMode
 from livestyle.stages.matte import MaskRefiner, smoothstep

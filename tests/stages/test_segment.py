@@ -16,29 +16,16 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import PORTRAITS
-from livestyle.config import MaskOptions
-from livestyle.protocols import RunningMode
+from conftest import PORTRAIT_FACTS, PORTRAITS, at
 from livestyle.stages.segment import SelfieSegmenter
 
 WOMAN, GIRL = PORTRAITS
 MODEL_SIZES = {"general": (256, 256), "landscape": (144, 256)}  # (height, width)
-# Per portrait: an upper-body point (x, y as fractions of the image) and the top corners that
-# are background.
-PORTRAIT_FACTS = {
-    WOMAN.name: {"body": (0.40, 0.75), "background_corners": ("top-right",)},
-    GIRL.name: {"body": (0.50, 0.85), "background_corners": ("top-left", "top-right")},
-}
 CORNER_PX = 8  # side of the corner patch, in model pixels
 
 
 def corner_patch(mask: np.ndarray, corner: str) -> np.ndarray:
     return mask[:CORNER_PX, :CORNER_PX] if corner == "top-left" else mask[:CORNER_PX, -CORNER_PX:]
-
-
-def at(mask: np.ndarray, xy: tuple[float, float]) -> float:
-    h, w = mask.shape[:2]
-    return float(mask[int(xy[1] * h), int(xy[0] * w)])
 
 
 # ----------------------------------------------------------------------------- SelfieSegmenter
