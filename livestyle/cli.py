@@ -1,17 +1,66 @@
 """Command line: ``livestyle run|models|styles``.
 
-Errors a user can fix (bad input, missing model, no camera) print one line,
-``livestyle: error: ...``, and exit with code 2; no traceback.
+Errors a user can fix (bad input, missing model, no camera, a bad flag value) print one line,
+``livestyle: error: ...``, and exit with code 2; no traceback. Every numeric flag is checked
+(whole or finite, in range) before any work starts.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 
 from livestyle import __version__
 from livestyle.errors import LivestyleError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with usage errors as one line, like every other error (exit code 2)."""
+
+    def error(self, message: str):
+        self.exit(2, f"livestyle: error: {message} (see '{self.prog} --help')\n")
+
+
+def _whole(low: int, high: int | None = None):
+    """An argparse type: a whole number in [low, high]."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"{value} must be {low} or more" + (f" and at most {high}" if high else ""))
+        return value
+
+    return parse
+
+
+def _number(above: float | None = None, at_least: float | None = None):
+    """An argparse type: a finite number, more than ``above`` / at least ``at_least`` if given.
+    (Flags that set a config option get the option's range from the config check.)"""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text!r}: give a finite number")
+        if above is not None and value <= above:
+            raise argparse.ArgumentTypeError(f"{text} must be more than {above:g}")
+        if at_least is not None and value < at_least:
+            raise argparse.ArgumentTypeError(f"{text} must be at least {at_least:g}")
+        return value
+
+    return parse
+
+
+FINITE = _number()
+MIN_SWITCH_S = 0.1
+"""Shortest ``bench --switch-styles`` interval in seconds (no one presses a key faster)."""
 
 
 def _add_run(sub) -> None:
@@ -23,12 +72,13 @@ def _add_run(sub) -> None:
     p.add_argument("--input", "-i", help="video file, image file, or camera (index or device path; default: first camera)")
     p.add_argument("--output", "-o", help="output file (.mp4, .mkv, .mov, or an image extension for an image input)")
     p.add_argument("--style", "-s", help="style image path or built-in style name (livestyle styles list)")
-    p.add_argument("--strength", type=float, help="style strength in [0, 1] (1 = full style)")
+    p.add_argument("--strength", type=FINITE, help="style strength in [0, 1] (1 = full style)")
     p.add_argument("--backend", choices=["onnx", "litert"], help="style transfer runtime (default onnx)")
     p.add_argument("--style-size", type=int, dest="short_side_px", metavar="PX", help="short side of the stylizer's input in pixels (default 288)")
     p.add_argument("--segmenter-model", choices=["auto", "general", "landscape"], help="selfie segmentation model")
     p.add_argument("--refresh-frames", type=int, metavar="N", help="video files: restyle the clean plate every N frames")
-    p.add_argument("--frames", type=int, metavar="N", help="process only the first N frames")
+    p.add_argument("--frames", type=_whole(1), metavar="N", help="process only the first N frames")
+    p.add_argument("--strict", action="store_true", help="stop at damaged input instead of concealing the damaged frames")
     p.add_argument("--config", "-c", metavar="FILE", help="TOML preset (see configs/); flags override it")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_effects(p)
@@ -36,14 +86,14 @@ def _add_run(sub) -> None:
     live.add_argument("--live", action="store_true", help="play --input FILE as a live camera: paced at its frame rate, looped")
     live.add_argument("--vcam", action="store_true", default=None, help="send the output to a virtual camera (pyvirtualcam)")
     live.add_argument("--vcam-device", metavar="DEV", help="virtual camera device (e.g. /dev/video10; default: the first free one)")
-    live.add_argument("--vcam-fps", type=float, metavar="HZ", help="frames per second sent to the virtual camera (default: the camera's)")
+    live.add_argument("--vcam-fps", type=FINITE, metavar="HZ", help="frames per second sent to the virtual camera (default: the camera's)")
     live.add_argument("--mirror", action="store_true", default=None, help="flip the output left-right")
     live.add_argument("--no-preview", action="store_false", dest="preview", default=None, help="no preview window")
     live.add_argument("--camera-size", metavar="WxH", help="requested camera size, e.g. 1280x720")
-    live.add_argument("--camera-fps", type=float, metavar="HZ", help="requested camera frame rate")
+    live.add_argument("--camera-fps", type=FINITE, metavar="HZ", help="requested camera frame rate")
     live.add_argument("--mjpg", action="store_true", default=None, help="ask the camera for MJPG (HD at full rate on most USB cameras)")
-    live.add_argument("--style-rate", type=float, metavar="HZ", help="live: most restyles of the background per second")
-    live.add_argument("--duration", type=float, metavar="S", help="live: stop after S seconds")
+    live.add_argument("--style-rate", type=FINITE, metavar="HZ", help="live: most restyles of the background per second")
+    live.add_argument("--duration", type=_number(above=0), metavar="S", help="live: stop after S seconds")
 
 
 def _add_effects(p) -> None:
@@ -53,30 +103,14 @@ def _add_effects(p) -> None:
     g.add_argument("--effect", "-e", metavar="NAME", help=f"the effect: {', '.join(EFFECTS)} (default style)")
     g.add_argument("--target", choices=["background", "person"], help="what the effect changes (default background)")
     g.add_argument("--person-style", metavar="STYLE", help="style the person too (or, with --target person, instead of --style)")
-    g.add_argument("--blur-strength", type=float, metavar="S", help="blur: strength in (0, 1] (default 0.5)")
+    g.add_argument("--blur-strength", type=FINITE, metavar="S", help="blur: strength in (0, 1] (default 0.5)")
     g.add_argument("--background", "-b", metavar="FILE", help="replace: background image or video (loops)")
     g.add_argument("--fit", metavar="FIT", help="replace: cover (default), contain or stretch")
-    g.add_argument("--light-wrap", type=float, nargs="?", const=0.5, metavar="S", help="let the background's light wrap the person's edge (S in [0, 1], default 0.5)")
+    g.add_argument("--light-wrap", type=FINITE, nargs="?", const=0.5, metavar="S", help="let the background's light wrap the person's edge (S in [0, 1], default 0.5)")
     g.add_argument("--color-method", choices=["linear", "histogram", "reinhard"], help="color: linear colour map (default), histogram matching, or Reinhard in Lab")
     g.add_argument("--segmenter", choices=["selfie", "deeplab"], dest="segmenter_kind", help="selfie (default) or deeplab (PASCAL VOC classes)")
     g.add_argument("--classes", metavar="LIST", help="deeplab: classes kept out of the effect, e.g. person,car (default person)")
     g.add_argument("--mask", choices=["soft", "hard"], dest="mask_mode", help="soft matte (default) or the seed's binarized mask")
-
-
-def _effect_overrides(args: argparse.Namespace) -> dict:
-    return {
-        "effect.name": getattr(args, "effect", None),
-        "effect.target": getattr(args, "target", None),
-        "effect.person_style": getattr(args, "person_style", None),
-        "effect.blur_strength": getattr(args, "blur_strength", None),
-        "effect.background": getattr(args, "background", None),
-        "effect.fit": getattr(args, "fit", None),
-        "effect.light_wrap": getattr(args, "light_wrap", None),
-        "effect.color_method": getattr(args, "color_method", None),
-        "segmenter.kind": getattr(args, "segmenter_kind", None),
-        "segmenter.classes": getattr(args, "classes", None),
-        "mask.mode": getattr(args, "mask_mode", None),
-    }
 
 
 def _add_models(sub) -> None:
@@ -104,14 +138,14 @@ def _add_bench(sub) -> None:
         "dropped frames, stylizer rate, capture-to-sink latency, CPU use and memory.",
     )
     p.add_argument("--input", "-i", required=True, help="video file")
-    p.add_argument("--frames", type=int, default=300, metavar="N", help="frames to run (the file loops; default 300)")
+    p.add_argument("--frames", type=_whole(1), default=300, metavar="N", help="frames to run (the file loops; default 300)")
     p.add_argument("--pace", choices=["realtime", "max"], default="realtime",
                    help="realtime: play the file as a camera at its frame rate; max: as fast as it goes")
     p.add_argument("--naive", action="store_true", help="also run the seed tutorial's naive pipeline and give the ratio")
-    p.add_argument("--naive-threads", type=int, metavar="N",
+    p.add_argument("--naive-threads", type=_whole(1, 64), metavar="N",
                    help="interpreter threads of the naive pipeline (default: the runtime's default, as the tutorial)")
-    p.add_argument("--switch-styles", type=float, metavar="S",
-                   help="realtime: switch to the next style every S seconds and report how soon it shows")
+    p.add_argument("--switch-styles", type=_number(at_least=MIN_SWITCH_S), metavar="S",
+                   help=f"realtime: switch to the next style every S seconds (at least {MIN_SWITCH_S}) and report how soon it shows")
     p.add_argument("--json", metavar="FILE", help="write the report as JSON")
     p.add_argument("--style", "-s", help="style image path or built-in style name")
     p.add_argument("--config", "-c", metavar="FILE", help="TOML preset (e.g. configs/quality.toml)")
@@ -122,11 +156,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from livestyle.app.bench import bench_main
     from livestyle.config import load_config
 
-    return bench_main(args, load_config(args.config, {"style.style": args.style}))
+    return bench_main(args, load_config(args.config, {"style.style": args.style}, FLAGS))
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="livestyle",
         description="Restyle the background of live or recorded video, keeping the person untouched.",
     )
@@ -139,17 +173,44 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Flags that override a preset: config key -> (argparse dest, flag). A bad value is reported
+# as a bad value of the flag (``load_config(..., flags=FLAGS)``), never as the preset's.
+_OVERRIDES = {
+    "style.style": ("style", "--style"),
+    "style.strength": ("strength", "--strength"),
+    "style.backend": ("backend", "--backend"),
+    "style.short_side_px": ("short_side_px", "--style-size"),
+    "segmenter.model": ("segmenter_model", "--segmenter-model"),
+    "plate.refresh_frames": ("refresh_frames", "--refresh-frames"),
+    "effect.name": ("effect", "--effect"),
+    "effect.target": ("target", "--target"),
+    "effect.person_style": ("person_style", "--person-style"),
+    "effect.blur_strength": ("blur_strength", "--blur-strength"),
+    "effect.background": ("background", "--background"),
+    "effect.fit": ("fit", "--fit"),
+    "effect.light_wrap": ("light_wrap", "--light-wrap"),
+    "effect.color_method": ("color_method", "--color-method"),
+    "segmenter.kind": ("segmenter_kind", "--segmenter"),
+    "segmenter.classes": ("classes", "--classes"),
+    "mask.mode": ("mask_mode", "--mask"),
+    "vcam.enabled": ("vcam", "--vcam"),
+    "vcam.device": ("vcam_device", "--vcam-device"),
+    "vcam.fps": ("vcam_fps", "--vcam-fps"),
+    "live.mirror": ("mirror", "--mirror"),
+    "preview.enabled": ("preview", "--no-preview"),
+    "camera.rate_hz": ("camera_fps", "--camera-fps"),
+    "camera.mjpg": ("mjpg", "--mjpg"),
+    "plate.style_rate_hz": ("style_rate", "--style-rate"),
+}
+FLAGS = {key: flag for key, (_, flag) in _OVERRIDES.items()} | {
+    "camera.width_px": "--camera-size", "camera.height_px": "--camera-size",
+}
+
+
 def _overrides(args: argparse.Namespace) -> dict:
-    return {
-        "style.style": args.style,
-        "style.strength": args.strength,
-        "style.backend": args.backend,
-        "style.short_side_px": args.short_side_px,
-        "segmenter.model": args.segmenter_model,
-        "plate.refresh_frames": args.refresh_frames,
-        **_effect_overrides(args),
-        **_live_overrides(args),
-    }
+    values = {key: getattr(args, dest, None) for key, (dest, _) in _OVERRIDES.items()}
+    values["camera.width_px"], values["camera.height_px"] = _camera_size(getattr(args, "camera_size", None))
+    return values
 
 
 def _camera_size(text: str | None) -> tuple[int | None, int | None]:
@@ -160,38 +221,33 @@ def _camera_size(text: str | None) -> tuple[int | None, int | None]:
     from livestyle.errors import InputError
 
     m = re.fullmatch(r"\s*(\d+)\s*[xX*]\s*(\d+)\s*", text)
-    if not m:
-        raise InputError(f"--camera-size {text!r}: expected WIDTHxHEIGHT, e.g. 1280x720")
+    if not m or int(m.group(1)) < 1 or int(m.group(2)) < 1:
+        raise InputError(f"--camera-size {text!r}: expected WIDTHxHEIGHT, both at least 1, e.g. 1280x720")
     return int(m.group(1)), int(m.group(2))
-
-
-def _live_overrides(args: argparse.Namespace) -> dict:
-    width, height = _camera_size(getattr(args, "camera_size", None))
-    return {
-        "vcam.enabled": getattr(args, "vcam", None),
-        "vcam.device": getattr(args, "vcam_device", None),
-        "vcam.fps": getattr(args, "vcam_fps", None),
-        "live.mirror": getattr(args, "mirror", None),
-        "preview.enabled": getattr(args, "preview", None),
-        "camera.width_px": width,
-        "camera.height_px": height,
-        "camera.rate_hz": getattr(args, "camera_fps", None),
-        "camera.mjpg": getattr(args, "mjpg", None),
-        "plate.style_rate_hz": getattr(args, "style_rate", None),
-    }
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from livestyle.config import load_config
     from livestyle.app.run import run_file
 
-    config = load_config(args.config, _overrides(args))
+    if args.output is not None and args.input is None:
+        from livestyle.errors import InputError
+
+        raise InputError(
+            f"--output {args.output} given without --input: a camera run has no output file; "
+            "give --input FILE to restyle a file, or drop --output to run live"
+        )
+    config = load_config(args.config, _overrides(args), FLAGS)
     if args.input is None or args.output is None:
         from livestyle.app.live import run_live
 
         return run_live(args, config)
     t0 = time.perf_counter()
-    result = run_file(args.input, args.output, config, max_frames=args.frames, progress=not args.no_progress)
+    result = run_file(
+        args.input, args.output, config, max_frames=args.frames, progress=not args.no_progress, strict=args.strict
+    )
+    for line in result.warnings:
+        print(f"livestyle: warning: {line}", file=sys.stderr)
     s = result.summary
     dt = time.perf_counter() - t0
     print(f"wrote {result.output} ({s.frames_out} frames in {dt:.1f} s, {s.frames_out / max(dt, 1e-9):.1f} fps)", file=sys.stderr)

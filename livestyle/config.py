@@ -8,8 +8,11 @@ A preset file (see ``configs/``) has one table per stage::
     [style]
     strength = 0.8
 
-CLI flags override values from the file. An invalid value raises
-:class:`~livestyle.errors.InputError` naming the key, the value and what is allowed.
+CLI flags override values from the file. Types are strict (``strength = true`` or
+``short_side_px = "288"`` are errors, not coerced), numbers must be finite, and values that
+depend on each other are checked together (``mask.low`` below ``mask.high``). An invalid value
+raises :class:`~livestyle.errors.InputError` naming the key (or the flag that set it), the
+value and what is allowed.
 """
 
 from __future__ import annotations
@@ -18,14 +21,25 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from livestyle import registry
 from livestyle.errors import InputError, LivestyleError
 
 
 class _Options(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+
+_TABLE = "<table>"
+"""In a check across keys, stands for the table's name; :func:`_describe` fills it in."""
+
+
+def _ordered(options: BaseModel, low: str, high: str, *, equal: bool = False) -> None:
+    """Raises ValueError: ``options.<low>`` is not below (``equal``: above) ``options.<high>``."""
+    lo, hi = getattr(options, low), getattr(options, high)
+    if lo > hi or (lo == hi and not equal):
+        raise ValueError(f"'{_TABLE}.{low}' ({lo}) must be {'at most' if equal else 'below'} '{_TABLE}.{high}' ({hi})")
 
 
 class SegmenterOptions(_Options):
@@ -85,6 +99,11 @@ class MaskOptions(_Options):
     mode: Literal["soft", "hard"] = "soft"
     decontaminate: bool = True
 
+    @model_validator(mode="after")
+    def _check_order(self):
+        _ordered(self, "low", "high")
+        return self
+
 
 class StyleOptions(_Options):
     """Magenta arbitrary style transfer (Ghiasi et al., "Exploring the structure of a real-time,
@@ -134,6 +153,11 @@ class PlateOptions(_Options):
     change_high: float = Field(12.0, gt=0.0, le=255.0)
     style_rate_hz: float = Field(8.0, gt=0.0, le=240.0)
 
+    @model_validator(mode="after")
+    def _check_order(self):
+        _ordered(self, "change_low", "change_high")
+        return self
+
 
 class OutputOptions(_Options):
     """Recorded-video output: H.264 quality (``crf``, lower is better) and x264 ``preset``."""
@@ -162,6 +186,11 @@ class CameraOptions(_Options):
     mjpg: bool = False
     reconnect_min_s: float = Field(0.5, gt=0.0, le=60.0)
     reconnect_max_s: float = Field(8.0, gt=0.0, le=600.0)
+
+    @model_validator(mode="after")
+    def _check_order(self):
+        _ordered(self, "reconnect_min_s", "reconnect_max_s", equal=True)
+        return self
 
 
 class VcamOptions(_Options):
@@ -270,8 +299,15 @@ class Config(_Options):
 def _describe(err: ValidationError, source: str) -> str:
     e = err.errors()[0]
     key = ".".join(str(p) for p in e["loc"])
+    if e["type"] == "value_error" and isinstance(e.get("input"), dict):  # a check across keys
+        return f"{source}: {e['msg'].removeprefix('Value error, ').replace(_TABLE, key)}"
     value = e.get("input")
     return f"{source}: invalid value {value!r} for '{key}': {e['msg']}"
+
+
+def _validate(data: dict[str, Any]) -> Config:
+    """Strict: no coercion (``true`` is not a number, ``"288"`` not an integer)."""
+    return Config.model_validate(data, strict=True)
 
 
 def build_config(data: dict[str, Any] | None = None, source: str = "config") -> Config:
@@ -281,13 +317,21 @@ def build_config(data: dict[str, Any] | None = None, source: str = "config") -> 
         InputError: a key is unknown or a value is not allowed; the message names both.
     """
     try:
-        return Config.model_validate(data or {})
+        return _validate(data or {})
     except ValidationError as err:
         raise InputError(_describe(err, source)) from None
 
 
-def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
+def load_config(
+    path: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    flags: dict[str, str] | None = None,
+) -> Config:
     """Load a TOML preset (or the defaults) and apply ``overrides`` (``{"style.strength": 0.5}``).
+
+    ``flags`` maps an override's key to the command-line flag that set it
+    (``{"style.strength": "--strength"}``): a bad override is then reported as a bad value of
+    that flag, never as an error in the preset.
 
     Raises:
         InputError: the file is missing or not TOML, or a value is invalid.
@@ -303,9 +347,20 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
             raise InputError(f"{p}: config file not found; see configs/ for presets") from None
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
             raise InputError(f"{p}: not a valid TOML file ({err})") from None
-    for dotted, value in (overrides or {}).items():
-        if value is None:
-            continue
+        build_config(data, source)  # the preset's own errors are the preset's
+    given = {dotted: value for dotted, value in (overrides or {}).items() if value is not None}
+    for dotted, value in given.items():
         table, _, key = dotted.partition(".")
-        data.setdefault(table, {})[key] = value
-    return build_config(data, source)
+        section = data.setdefault(table, {})
+        if not isinstance(section, dict):
+            raise InputError(f"{source}: '{table}' must be a table ([{table}])")
+        section[key] = value
+    try:
+        return _validate(data)
+    except ValidationError as err:
+        key = ".".join(str(p) for p in err.errors()[0]["loc"])
+        flag = (flags or {}).get(key)
+        if key in given and flag:
+            msg = err.errors()[0]["msg"]
+            raise InputError(f"{flag} {given[key]!r}: {msg} ('{key}')") from None
+        raise InputError(_describe(err, "options" if key in given else source)) from None

@@ -32,7 +32,7 @@ def models_main(action: str, names: list[str] | None = None, out: IO[str] = sys.
     * ``list``: a table of name, where the file is (``env dir``, ``package``, ``cache``,
       ``missing (downloadable)`` or ``missing``), size and description. Exit code 0.
     * ``verify``: checks the sha256 of every found file; prints ``OK``, ``FAILED`` or
-      ``MISSING`` per model. Exit code 1 if any file is corrupt, else 0.
+      ``MISSING`` per model. Exit code 1 if any file is corrupt or missing, else 0.
     * ``download``: fetches each missing (or corrupt cached) model that has an official url,
       even when ``LIVESTYLE_OFFLINE=1``; for the others says how to get them. Exit code 0 if
       every selected model is present and verified at the end, else 1.
@@ -80,6 +80,7 @@ def _verify(specs: list[ModelSpec], out: IO[str]) -> int:
             code = 1
             print(f"FAILED   {label}  {found.path}: sha256 {found.actual}, expected {spec.sha256}", file=out)
         else:
+            code = 1
             print(f"MISSING  {label}  {how_to_get(spec)}", file=out)
     return code
 

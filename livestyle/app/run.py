@@ -6,7 +6,7 @@ virtual camera) lives in :mod:`livestyle.app.live`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from livestyle.config import Config
@@ -81,8 +81,12 @@ def style_inputs(config: Config) -> list[str]:
 
 @dataclass
 class FileRunResult:
+    """What :func:`run_file` wrote; ``warnings``: one line each (damage concealed, input
+    ended early), for the caller to show."""
+
     output: Path
     summary: RunSummary
+    warnings: list[str] = field(default_factory=list)
 
 
 def run_file(
@@ -92,16 +96,19 @@ def run_file(
     *,
     max_frames: int | None = None,
     progress: bool = True,
+    strict: bool = False,
 ) -> FileRunResult:
     """Restyle a video file or an image file into ``output_path``.
 
     Every check (input readable and non-empty, output folder, no overwrite, style readable,
     models present) runs before anything is written. Video output keeps the input's frame
     count, rate and size, and its audio stream, and appears at ``output_path`` only when
-    complete.
+    complete. A damaged video is decoded around the damage (the result's ``warnings`` say how
+    many frames were concealed, or that the file ended early); with ``strict`` damage is an
+    error instead.
 
     Raises:
-        InputError: bad input, style or output path (one line).
+        InputError: bad input, style or output path (one line); with ``strict``, a damaged video.
         ModelError: a model is missing or corrupt.
         PipelineError: a stage failed while running.
         KeyboardInterrupt: interrupted; the output is not written.
@@ -109,7 +116,7 @@ def run_file(
     if max_frames is not None and max_frames < 1:
         raise InputError(f"--frames {max_frames}: must be at least 1")
     image_in = is_image_path(input_path)
-    source = open_source(input_path, max_frames=max_frames)
+    source = open_source(input_path, max_frames=max_frames, strict=strict)
     try:
         out = check_output_path(output_path, [input_path, *style_inputs(config)], kind="image" if image_in else "video")
         if image_in:
@@ -126,7 +133,7 @@ def run_file(
             audio_to_video_end=max_frames is not None,
         )
         summary = Pipeline(source, processor, [sink]).run()
-        return FileRunResult(out, summary)
+        return FileRunResult(out, summary, source.report.warnings())
     finally:
         source.close()
 

@@ -7,7 +7,9 @@ idempotent.
 
 Use :func:`open_source` to pick the right source for a path. Bad input fails *at open time*
 with a one-line :class:`~livestyle.errors.InputError`, so a caller can stop before it writes
-anything.
+anything. Pictures over :data:`MAX_INPUT_MEGAPIXELS` are refused from their header, before
+they are decoded. A video damaged partway is decoded around the damage
+(:mod:`livestyle.io.decode`); ``VideoFileSource.report`` says what was concealed.
 
 Live cameras (:attr:`RunningMode.LIVE`) are not here yet; see the note in :func:`open_source`.
 """
@@ -26,6 +28,9 @@ import cv2
 import numpy as np
 
 from livestyle.errors import CannotHandle, InputError
+from livestyle.io.decode import DecodeReport, decode_resilient
+from livestyle.io.decode import av_reason as _av_reason
+from livestyle.io.limits import MAX_INPUT_MEGAPIXELS, check_pixels, image_size
 from livestyle.protocols import Closing, Frame, RunningMode, StreamInfo
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
@@ -56,11 +61,6 @@ def _fraction(value: Fraction | None) -> tuple[int, int] | None:
     return (value.numerator, value.denominator)
 
 
-def _av_reason(err: Exception) -> str:
-    """A short reason from a PyAV error, without the path it usually repeats."""
-    return getattr(err, "strerror", None) or str(err) or type(err).__name__
-
-
 class VideoFileSource(Closing):
     """Decodes a video file with PyAV, frame by frame, in presentation order.
 
@@ -72,27 +72,37 @@ class VideoFileSource(Closing):
     ``pts * time_base``), ``capture_ns`` (``time.perf_counter_ns()`` when decoded) and ``pts``
     (in ``info.time_base`` units). Iterating again starts again from the first frame.
 
+    A damaged file is decoded around the damage: packets the decoder refuses are skipped
+    and the last good frame stands in for each missing one, at the missing frame's ``pts``
+    (such frames have ``meta["concealed"] = True``), so frame count, duration and audio sync
+    hold; ``report`` (a :class:`~livestyle.io.decode.DecodeReport` of the latest pass) counts
+    them and says whether the file ended before the frames its container announces.
+
     Args:
         path: the video file.
         max_frames: stop after this many frames (``None``: all). ``info.frame_count`` is
             capped to it.
+        strict: fail at the first damaged packet or missing frame instead.
 
     Raises:
         InputError: the file is missing, is not a video PyAV can read (an
-            :class:`UnreadableInput`), or has no video frames.
+            :class:`UnreadableInput`), has no video frames, or its frames are over
+            :data:`MAX_INPUT_MEGAPIXELS`.
         ValueError: ``max_frames`` is less than 1.
     """
 
     mode = RunningMode.VIDEO
 
-    def __init__(self, path: str | os.PathLike[str], *, max_frames: int | None = None):
+    def __init__(self, path: str | os.PathLike[str], *, max_frames: int | None = None, strict: bool = False):
         if max_frames is not None and max_frames < 1:
             raise ValueError(f"max_frames must be at least 1, got {max_frames}")
         self.path = Path(path)
         self.max_frames = max_frames
+        self.strict = strict
+        self.report = DecodeReport(self.path)
         self._container: av.container.InputContainer | None = None
-        self._frames: Iterator[av.VideoFrame] | None = None
-        self._first: av.VideoFrame | None = None
+        self._frames: Iterator[tuple[av.VideoFrame, int | None]] | None = None
+        self._first: tuple[av.VideoFrame, int | None] | None = None
         self._closed = False
         _check_exists(self.path)
         stream = self._open()
@@ -113,17 +123,28 @@ class VideoFileSource(Closing):
             self._release()
             raise InputError(f"{self.path}: has no video frames (no video stream); give a video file")
         stream = container.streams.video[0]
+        ctx = stream.codec_context
+        try:
+            check_pixels(self.path, ctx.width, ctx.height, "the video's frame size")
+        except InputError:
+            self._release()
+            raise
         stream.thread_type = "AUTO"
-        self._frames = container.decode(stream)
+        self.report = DecodeReport(self.path, announced=stream.frames or None)
+        self._frames = decode_resilient(container, stream, self.report, strict=self.strict)
         try:
             self._first = next(self._frames, None)
-        except av.FFmpegError as err:
+        except InputError:  # strict: damaged at the start
             self._release()
-            raise UnreadableInput(
-                f"{self.path}: cannot decode the video ({_av_reason(err)}); re-encode it or give another file"
-            ) from None
+            raise
         if self._first is None:
+            bad = self.report.bad_packets
             self._release()
+            if bad:
+                raise UnreadableInput(
+                    f"{self.path}: cannot decode the video ({bad} damaged packets, no good frame); "
+                    "re-encode it or give another file"
+                )
             raise InputError(f"{self.path}: has no video frames; give a video with at least one frame")
         return stream
 
@@ -164,7 +185,7 @@ class VideoFileSource(Closing):
         """Yield frames from the first one.
 
         Raises:
-            InputError: the file turns out to be corrupt partway through.
+            InputError: ``strict`` and the file turns out to be damaged partway through.
         """
         if self._closed:
             raise ValueError(f"{self.path}: source is closed")
@@ -176,30 +197,27 @@ class VideoFileSource(Closing):
         assert first is not None and frames is not None
         time_base = Fraction(*self._info.time_base) if self._info.time_base else None
         rate = self._info.rate_hz
-        origin = first.pts if first.pts is not None else 0
-        index = 0
-        frame: av.VideoFrame | None = first
-        while frame is not None:
+        origin = first[1] if first[1] is not None else 0
+        index, item = 0, first
+        while item is not None:
             if self.max_frames is not None and index >= self.max_frames:
                 break
-            if frame.pts is not None and time_base is not None:
-                timestamp_ms = float((frame.pts - origin) * time_base * 1000)
+            picture, pts = item
+            if pts is not None and time_base is not None:
+                timestamp_ms = float((pts - origin) * time_base * 1000)
             else:
                 timestamp_ms = index * 1000.0 / rate if rate else 0.0
+            concealed = pts != picture.pts  # a stand-in: an earlier picture at this slot's pts
             yield Frame(
-                image=frame.to_ndarray(format="bgr24"),
+                image=picture.to_ndarray(format="bgr24"),
                 index=index,
                 timestamp_ms=timestamp_ms,
                 capture_ns=time.perf_counter_ns(),
-                pts=frame.pts,
+                pts=pts,
+                meta={"concealed": True} if concealed else {},
             )
             index += 1
-            try:
-                frame = next(frames, None)
-            except av.FFmpegError as err:
-                raise InputError(
-                    f"{self.path}: decoding failed at frame {index} ({_av_reason(err)}); the file may be damaged"
-                ) from None
+            item = next(frames, None)
 
     def _release(self) -> None:
         self._frames = None
@@ -222,8 +240,9 @@ class ImageSource(Closing):
     ``timestamp_ms`` 0.
 
     Raises:
-        InputError: the file is missing or is not an image OpenCV can decode (an
-            :class:`UnreadableInput`).
+        InputError: the file is missing, is not an image OpenCV can decode (an
+            :class:`UnreadableInput`), or is over :data:`MAX_INPUT_MEGAPIXELS` (checked from
+            the header, before decoding).
     """
 
     mode = RunningMode.IMAGE
@@ -231,6 +250,9 @@ class ImageSource(Closing):
     def __init__(self, path: str | os.PathLike[str]):
         self.path = Path(path)
         _check_exists(self.path)
+        size = image_size(self.path)
+        if size is not None:
+            check_pixels(self.path, *size, "input image")
         # np.fromfile + imdecode instead of cv2.imread: imread cannot open non-ASCII paths on
         # Windows.
         try:
@@ -242,8 +264,9 @@ class ImageSource(Closing):
             raise UnreadableInput(
                 f"{self.path}: not a readable image; give a JPEG, PNG, BMP, WebP or TIFF file"
             )
-        self._image: np.ndarray | None = image
         h, w = image.shape[:2]
+        check_pixels(self.path, w, h, "input image")  # a format Pillow could not size
+        self._image: np.ndarray | None = image
         self._info = StreamInfo(width_px=w, height_px=h, rate_hz=0.0, frame_count=1, path=str(self.path))
 
     @property
@@ -359,11 +382,11 @@ def is_image_path(path: str | os.PathLike[str]) -> bool:
 
 
 def open_source(
-    path: str | os.PathLike[str], *, max_frames: int | None = None
+    path: str | os.PathLike[str], *, max_frames: int | None = None, strict: bool = False
 ) -> VideoFileSource | ImageSource:
     """Open ``path`` as a still image (by extension, see :data:`IMAGE_EXTENSIONS`) or a video.
 
-    ``max_frames`` applies to videos only.
+    ``max_frames`` and ``strict`` (see :class:`VideoFileSource`) apply to videos only.
 
     Raises:
         InputError: the file is missing, unreadable, or a video without video frames. The
@@ -373,4 +396,4 @@ def open_source(
     # before the file checks, and opened by a camera source module.
     if is_image_path(path):
         return ImageSource(path)
-    return VideoFileSource(path, max_frames=max_frames)
+    return VideoFileSource(path, max_frames=max_frames, strict=strict)

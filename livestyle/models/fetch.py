@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import logging
 import os
 import re
 import sys
@@ -30,6 +31,8 @@ ENV_OFFLINE = "LIVESTYLE_OFFLINE"
 """Environment variable: ``1`` forbids downloads from :func:`model_path`."""
 
 LOCK = threading.RLock()
+log = logging.getLogger(__name__)
+_warned_dirs: set[str] = set()  # LIVESTYLE_MODEL_DIR values already warned about
 _digests: dict[Path, tuple[int, int, str]] = {}  # resolved path -> (mtime_ns, size, sha256)
 
 
@@ -75,12 +78,29 @@ def _package_file(spec: ModelSpec) -> Path | None:
     return None
 
 
+def _env_model_dir() -> Path | None:
+    """The folder in ``LIVESTYLE_MODEL_DIR``, if set. One that is not a folder is warned about
+    once per process (a typo there would otherwise go unnoticed) and searched no further."""
+    env = os.environ.get(ENV_MODEL_DIR)
+    if not env:
+        return None
+    folder = Path(env).expanduser().absolute()
+    if folder.is_dir():
+        return folder
+    with LOCK:
+        if env not in _warned_dirs:
+            _warned_dirs.add(env)
+            log.warning("%s=%s %s; models are looked up elsewhere (check the path)",
+                        ENV_MODEL_DIR, env, "is not a folder" if folder.exists() else "does not exist")
+    return None
+
+
 def candidates(spec: ModelSpec) -> list[tuple[Where, Path]]:
     """Existing files for ``spec``, in search order."""
     found: list[tuple[Where, Path]] = []
-    env = os.environ.get(ENV_MODEL_DIR)
-    if env:
-        path = Path(env).expanduser().absolute() / spec.filename
+    folder = _env_model_dir()
+    if folder is not None:
+        path = folder / spec.filename
         if path.is_file():
             found.append(("env dir", path))
     packaged = _package_file(spec)
