@@ -7,6 +7,7 @@ limit in the message, and :func:`image_size` reads an image's size from its head
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 from livestyle.errors import InputError
@@ -37,8 +38,10 @@ def image_size(path: Path, what: str = "input image") -> tuple[int, int] | None:
     from PIL import Image
 
     try:
-        with Image.open(path) as im:
-            return im.size
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # we check the size ourselves
+            with Image.open(path) as im:
+                return im.size
     except Image.DecompressionBombError:
         raise InputError(
             f"{path}: {what} is too large: over {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} megapixels, "

@@ -23,6 +23,7 @@ Backends (:data:`BACKENDS`):
 from __future__ import annotations
 
 import threading
+import warnings
 from pathlib import Path
 from typing import Protocol
 
@@ -45,21 +46,29 @@ def read_image(path: str | Path, what: str = "image") -> np.ndarray:
     """Read an image file as ``(H, W, 3)`` uint8 BGR.
 
     Raises:
-        InputError: missing, unreadable, or over :data:`MAX_STYLE_MEGAPIXELS` megapixels.
+        InputError: missing, unreadable, or over :data:`MAX_STYLE_MEGAPIXELS` megapixels
+            ("too large", from the header: nothing is decoded).
     """
+    from PIL import Image
+
     p = Path(path)
     if not p.is_file():
         raise InputError(f"{p}: no such {what} file")
     try:
-        from PIL import Image
-
-        with Image.open(p) as im:
-            w, h = im.size
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # checked below
+            with Image.open(p) as im:
+                w, h = im.size
+    except Image.DecompressionBombError:  # over twice Pillow's own limit: it gives no size
+        raise InputError(
+            f"{p}: {what} is too large: over {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} megapixels, the limit is "
+            f"{MAX_STYLE_MEGAPIXELS:.0f}; scale it down first"
+        ) from None
     except Exception:
         raise InputError(f"{p}: cannot read this {what}; use a JPEG or PNG file") from None
     if w * h > MAX_STYLE_MEGAPIXELS * 1e6:
         raise InputError(
-            f"{p}: {what} is {w}x{h} ({w * h / 1e6:.0f} megapixels), over the {MAX_STYLE_MEGAPIXELS:.0f} "
+            f"{p}: {what} is too large: {w}x{h} ({w * h / 1e6:.0f} megapixels), over the {MAX_STYLE_MEGAPIXELS:.0f} "
             "megapixel limit; scale it down first"
         )
     data = np.fromfile(str(p), dtype=np.uint8)
