@@ -36,8 +36,8 @@ class NaivePipeline:
     """
 
     def __init__(self, style: str, threads: int | None = None):
-        from livestyle.segment import SelfieSegmenter
-        from livestyle.stylize import LitertMagenta, resolve_style
+        from livestyle.stages.segment import SelfieSegmenter
+        from livestyle.stages.stylize import LitertMagenta, resolve_style
 
         self.segmenter = SelfieSegmenter("general", threads=threads)
         self.backend = LitertMagenta(threads=threads)
@@ -45,7 +45,7 @@ class NaivePipeline:
 
     def process(self, image: np.ndarray) -> np.ndarray:
         """One ``(H, W, 3)`` uint8 BGR frame in, the restyled frame out (same shape)."""
-        from livestyle.stylize import from_model_rgb, to_model_rgb
+        from livestyle.stages.stylize import from_model_rgb, to_model_rgb
 
         h, w = image.shape[:2]
         mask = cv2.resize(self.segmenter.segment(image), (w, h))[..., None]
@@ -64,7 +64,7 @@ class NaiveRounds:
     """
 
     def __init__(self, path: str, style: str, frames: int, threads: int | None = None):
-        from livestyle.sources import VideoFileSource
+        from livestyle.io.sources import VideoFileSource
 
         self.pipeline = NaivePipeline(style, threads)
         with VideoFileSource(path, max_frames=min(frames, NAIVE_MAX_FRAMES)) as source:
@@ -102,7 +102,8 @@ class SpeedRatio:
 
     def report(self) -> dict:
         """The JSON fields: ``naive_fps`` (median), ``speedup`` (median ratio), ``speedup_min``,
-        ``speedup_max``, ``speedup_rounds`` (every round's ratio) and ``naive_rounds``."""
+        ``speedup_max``, ``speedup_rounds`` (every round's ratio), ``naive_rounds`` (how many),
+        ``pipeline_fps_rounds`` and ``naive_fps_rounds``."""
         low, high = self.spread
         return {
             "naive_fps": round(statistics.median(self.naive_fps), 2),
@@ -111,12 +112,14 @@ class SpeedRatio:
             "speedup_max": round(high, 2),
             "speedup_rounds": [round(r, 2) for r in self.ratios],
             "naive_rounds": len(self.ratios),
+            "pipeline_fps_rounds": [round(f, 2) for f in self.pipeline_fps],
+            "naive_fps_rounds": [round(f, 2) for f in self.naive_fps],
         }
 
 
-def alternate_rounds(pipeline_round: Callable[[], float], naive_round: Callable[[], float], rounds: int) -> SpeedRatio:
-    """Run ``pipeline_round`` and ``naive_round`` (each returns frames per second) alternately,
-    ``rounds`` times each, pipeline first.
+def alternate_rounds(pipeline_round: Callable[[int], float], naive_round: Callable[[], float], rounds: int) -> SpeedRatio:
+    """Run ``pipeline_round(i)`` and ``naive_round()`` (each returns frames per second)
+    alternately, ``rounds`` times each, pipeline first (``i`` counts from 0).
 
     Raises:
         ValueError: ``rounds`` is less than :data:`MIN_ROUNDS`.
@@ -124,7 +127,7 @@ def alternate_rounds(pipeline_round: Callable[[], float], naive_round: Callable[
     if rounds < MIN_ROUNDS:
         raise ValueError(f"rounds must be at least {MIN_ROUNDS}, got {rounds}")
     pipeline, naive = [], []
-    for _ in range(rounds):
-        pipeline.append(pipeline_round())
+    for i in range(rounds):
+        pipeline.append(pipeline_round(i))
         naive.append(naive_round())
     return SpeedRatio(tuple(pipeline), tuple(naive))
