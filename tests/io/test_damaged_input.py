@@ -1,7 +1,8 @@
 """Damaged and cut input videos, as a user meets them: the run keeps going and says so.
 
 The inputs are made in tmp_path from the first 120 packets of the shared clip (stream copy,
-no re-encoding): one with 64 KiB of random bytes over its middle, one cut at 40 % of its bytes.
+no re-encoding) plus a 440 Hz tone as AAC audio: one with 64 KiB of random bytes over its
+middle, one cut at 40 % of its bytes.
 """
 
 from __future__ import annotations
@@ -31,15 +32,23 @@ def livestyle(*args, timeout=120):
 
 def _short_copy(path: Path, packets: int = PACKETS) -> Path:
     """The first ``packets`` video packets of the shared clip, remuxed (index at the front, so a
-    cut file still opens)."""
+    cut file still opens), with as many seconds of a 440 Hz tone (mono AAC, 48 kHz)."""
     with av.open(str(CLIP)) as src, av.open(str(path), "w", options={"movflags": "faststart"}) as dst:
         stream = src.streams.video[0]
         out = dst.add_stream_from_template(stream)
+        audio = dst.add_stream("aac", rate=48000)
+        audio.layout = "mono"
         for n, packet in enumerate(p for p in src.demux(stream) if p.dts is not None):
             if n >= packets:
                 break
             packet.stream = out
             dst.mux(packet)
+        for start in range(0, int(48000 * packets / float(stream.average_rate)), 1024):
+            tone = 0.1 * np.sin(2 * np.pi * 440 * np.arange(start, start + 1024) / 48000)
+            frame = av.AudioFrame.from_ndarray(tone.astype(np.float32)[None], format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = 48000, start
+            dst.mux(audio.encode(frame))
+        dst.mux(audio.encode(None))
     return path
 
 
@@ -63,6 +72,16 @@ def _pts(path: Path) -> tuple[list[int], float]:
         return [f.pts for f in c.decode(stream)], float(stream.time_base)
 
 
+def _ends_s(path: Path) -> tuple[float, float]:
+    """End times in seconds of the video and the audio stream (last packet's pts + duration)."""
+    ends = []
+    for kind in ("video", "audio"):
+        with av.open(str(path)) as c:
+            stream = getattr(c.streams, kind)[0]
+            ends.append(max(float((p.pts + p.duration) * stream.time_base) for p in c.demux(stream) if p.pts is not None))
+    return ends[0], ends[1]
+
+
 def _warnings(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith("livestyle: warning:")]
 
@@ -84,6 +103,8 @@ def test_damaged_middle_is_concealed_and_timing_kept(short_clip, tmp_path):
     got, out_base = _pts(out)
     assert len(got) == len(want) == PACKETS
     assert [p * out_base for p in got] == pytest.approx([p * base for p in want], abs=1e-3)
+    # duration and audio kept: video and audio end where the intact file's do
+    assert _ends_s(out) == pytest.approx(_ends_s(short_clip), abs=0.03)
 
 
 def test_strict_stops_at_damage_and_writes_nothing(short_clip, tmp_path):
