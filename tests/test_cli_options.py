@@ -130,3 +130,25 @@ def test_missing_model_dir_warns_once(tmp_path):
     assert len(warnings) == 1, proc.stderr
     assert str(gone) in warnings[0] and "does not exist" in warnings[0]
     assert "Traceback" not in proc.stderr
+
+
+PRESET_CASES = [
+    ("[style]\nstrength = true\n", "style.strength"),
+    ('[style]\nshort_side_px = "288"\n', "style.short_side_px"),
+    ("[style]\nstrength = nan\n", "style.strength"),
+    ("[plate]\nstyle_rate_hz = inf\n", "plate.style_rate_hz"),
+    ("[mask]\nlow = 0.9\nhigh = 0.5\n", "mask.low"),
+    ("[plate]\nchange_low = 20.0\nchange_high = 5.0\n", "plate.change_low"),
+    ("[camera]\nreconnect_min_s = 30.0\nreconnect_max_s = 2.0\n", "camera.reconnect_min_s"),
+]
+
+
+@pytest.mark.parametrize("text,key", PRESET_CASES, ids=[k + ("-nan" if "nan" in t or "inf" in t else "") for t, k in PRESET_CASES])
+def test_preset_types_are_strict_and_related_keys_agree(capsys, tmp_path, text, key):
+    preset = tmp_path / "mine.toml"
+    preset.write_text(text)
+    out = tmp_path / "out.png"
+    code, lines = cli(capsys, "run", "-i", PORTRAITS[0], "-o", out, "-c", preset)
+    assert_flag_error(code, lines, str(preset))
+    assert key in lines[0]
+    assert not out.exists()
