@@ -29,6 +29,7 @@ from livestyle.config import OutputOptions
 from livestyle.errors import InputError
 from livestyle.protocols import Finishing, Frame, StreamInfo
 from livestyle.io.sources import IMAGE_EXTENSIONS, _av_reason, is_image_path
+from livestyle.io.x264 import x264_options
 
 log = logging.getLogger(__name__)
 
@@ -181,9 +182,7 @@ class VideoFileSink(Finishing):
         self._out = av.open(str(self._tmp), "w", format=VIDEO_FORMATS[self.path.suffix.lower()])
         try:
             odd = info.width_px % 2 or info.height_px % 2
-            stream = self._out.add_stream(
-                "libx264", rate=rate, options={"crf": str(options.crf), "preset": options.preset}
-            )
+            stream = self._out.add_stream("libx264", rate=rate, options=x264_options(options.crf, options.preset))
             stream.width, stream.height = info.width_px, info.height_px
             stream.pix_fmt = "yuv444p" if odd else "yuv420p"
             stream.time_base = self._time_base
