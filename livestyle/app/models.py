@@ -8,6 +8,8 @@ from typing import IO
 
 from livestyle.errors import InputError
 from livestyle.errors import ModelError
+from livestyle.models.cachefile import check_verified
+from livestyle.models.convert import converted_names, converted_path
 from livestyle.models.fetch import candidates, corrupt_message, download_model, how_to_get, resolve, spec_named
 from livestyle.models.registry import MODELS, ModelSpec
 
@@ -31,8 +33,9 @@ def models_main(action: str, names: list[str] | None = None, out: IO[str] = sys.
 
     * ``list``: a table of name, where the file is (``env dir``, ``package``, ``cache``,
       ``missing (downloadable)`` or ``missing``), size and description. Exit code 0.
-    * ``verify``: checks the sha256 of every found file; prints ``OK``, ``FAILED`` or
-      ``MISSING`` per model. Exit code 1 if any file is corrupt or missing, else 0.
+    * ``verify``: checks the sha256 of every found file, and of the float conversions in the
+      cache against the sha256 recorded when they were written; prints ``OK``, ``FAILED`` or
+      ``MISSING`` per file. Exit code 1 if any file is corrupt or missing, else 0.
     * ``download``: fetches each missing (or corrupt cached) model that has an official url,
       even when ``LIVESTYLE_OFFLINE=1``; for the others says how to get them. Exit code 0 if
       every selected model is present and verified at the end, else 1.
@@ -82,7 +85,23 @@ def _verify(specs: list[ModelSpec], out: IO[str]) -> int:
         else:
             code = 1
             print(f"MISSING  {label}  {how_to_get(spec)}", file=out)
+        if spec.name in converted_names() and _verify_converted(spec.name, label, out) != 0:
+            code = 1
     return code
+
+
+def _verify_converted(name: str, label: str, out: IO[str]) -> int:
+    """Check the cached float conversion of ``name`` against its recorded sha256 (nothing to
+    say if it was not converted yet: that happens on first use). Returns 1 if it is damaged."""
+    path = converted_path(name)
+    status, actual, recorded = check_verified(path)
+    if status == "ok":
+        print(f"OK       {label}  {path} (converted)", file=out)
+    elif status == "corrupt":
+        what = f"sha256 {actual}, recorded {recorded}" if recorded else "no recorded sha256"
+        print(f"FAILED   {label}  {path}: {what}; it is converted again on next use", file=out)
+        return 1
+    return 0
 
 
 def _download_all(specs: list[ModelSpec], out: IO[str]) -> int:

@@ -5,17 +5,34 @@ The transformer gets a symbolic height and width so 16:9 video is not squashed i
 
 from __future__ import annotations
 
-import os
-import threading
+import sys
 from pathlib import Path
 
 from livestyle.errors import BackendNotInstalled, InputError
-from livestyle.models.fetch import LOCK, models_cache_dir, model_path
+from livestyle.models.cachefile import check_verified, write_verified
+from livestyle.models.fetch import LOCK, model_path, models_cache_dir
 from livestyle.models.registry import MODELS
 
 
 _FLOAT_ONNX: dict[str, bool] = {"magenta_predict_onnx": False, "magenta_transform_onnx": True}
 """Models :func:`float_onnx_path` converts, and whether the image height/width become symbolic."""
+
+
+def converted_path(name: str) -> Path:
+    """Where the float version of ``name`` is cached (it may not exist yet).
+
+    Raises:
+        InputError: ``name`` is not one of the two ONNX Magenta models.
+    """
+    if name not in _FLOAT_ONNX:
+        raise InputError(f"no float ONNX conversion for model {name!r}; valid names: {', '.join(_FLOAT_ONNX)}")
+    spec = MODELS[name]
+    return models_cache_dir() / f"{Path(spec.filename).stem}-float-{spec.sha256[:16]}.onnx"
+
+
+def converted_names() -> tuple[str, ...]:
+    """The models :func:`float_onnx_path` converts."""
+    return tuple(_FLOAT_ONNX)
 
 
 def float_onnx_path(name: str) -> Path:
@@ -32,37 +49,38 @@ def float_onnx_path(name: str) -> Path:
       [0, 1] (height and width symbolic, each a multiple of 4) and
       ``mobilenet_conv/Conv/BiasAdd`` ``[1, 1, 1, 100]`` -> ``[1, height, width, 3]`` in [0, 1].
 
-    The result is ``cache_dir()/"models"/"<stem>-float-<sha256[:16]>.onnx"``, written to a
-    temporary file and renamed, so an interrupted conversion never leaves a broken file.
+    The result is :func:`converted_path` (``cache_dir()/"models"/"<stem>-float-<sha256[:16]>.onnx"``),
+    written atomically with its sha256 recorded beside it (``.onnx.sha256``). Each use checks
+    the file against that record (once per process while its mtime and size stay the same); a
+    damaged or truncated file is converted again with one warning line on stderr, a file
+    without a record (an older cache) silently.
+    The conversion is byte-for-byte repeatable, so processes sharing a cache agree.
 
     Raises:
         InputError: ``name`` is not one of the two ONNX Magenta models.
         ModelError: the source model is missing or corrupt (see :func:`model_path`).
         BackendNotInstalled: the ``onnx`` package is not installed.
     """
-    if name not in _FLOAT_ONNX:
-        raise InputError(f"no float ONNX conversion for model {name!r}; valid names: {', '.join(_FLOAT_ONNX)}")
-    spec = MODELS[name]
-    out = models_cache_dir() / f"{Path(spec.filename).stem}-float-{spec.sha256[:16]}.onnx"
-    if out.is_file():
+    out = converted_path(name)
+    if check_verified(out)[0] == "ok":
         return out
     source = model_path(name)
     with LOCK:
-        if out.is_file():
+        status, _, recorded = check_verified(out)
+        if status == "ok":
             return out
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.{os.getpid()}-{threading.get_ident()}.tmp")
-        try:
-            _dequantize_onnx(source, tmp, symbolic_hw=_FLOAT_ONNX[name])
-            os.replace(tmp, out)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        if status == "corrupt" and recorded is not None:  # an unrecorded file: from before records
+            print(
+                f"livestyle: warning: {out} does not match its recorded sha256 (damaged or incomplete); "
+                "converting it again",
+                file=sys.stderr,
+            )
+        write_verified(out, _dequantize_onnx(source, symbolic_hw=_FLOAT_ONNX[name]))
     return out
 
 
-def _dequantize_onnx(source: Path, out: Path, *, symbolic_hw: bool) -> None:
-    """Write a float version of the QDQ graph ``source`` to ``out``.
+def _dequantize_onnx(source: Path, *, symbolic_hw: bool) -> bytes:
+    """A float version of the QDQ graph ``source``, serialized.
 
     ``DequantizeLinear`` of an initializer becomes a float initializer ``(q - zero) * scale``
     (per-tensor or per-axis); every other ``QuantizeLinear``/``DequantizeLinear`` becomes an
@@ -152,4 +170,4 @@ def _dequantize_onnx(source: Path, out: Path, *, symbolic_hw: bool) -> None:
             dims[2].dim_param = "width"
 
     onnx.checker.check_model(model)
-    onnx.save(model, str(out))
+    return model.SerializeToString()

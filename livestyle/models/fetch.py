@@ -135,7 +135,7 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
-def _digest(path: Path) -> str:
+def file_digest(path: Path) -> str:
     """sha256 of ``path``, hashed once per process while its mtime and size stay the same."""
     key = path.resolve()
     st = key.stat()
@@ -183,7 +183,7 @@ class Resolution:
 def resolve(spec: ModelSpec) -> Resolution:
     skipped: list[Path] = []
     for where, path in candidates(spec):
-        actual = _digest(path)
+        actual = file_digest(path)
         if actual == spec.sha256:
             return Resolution("ok", where, path, actual, tuple(skipped))
         if where == "package":
@@ -264,7 +264,7 @@ def download_model(spec: ModelSpec) -> Path:
     finally:
         logger.setLevel(level)
     path = Path(fetched)
-    actual = _digest(path)
+    actual = file_digest(path)
     if actual != spec.sha256:  # pooch checked already; this is only a guard
         raise ModelError(corrupt_message(spec, "cache", path, actual))
     return path

@@ -32,7 +32,7 @@ import numpy as np
 
 from livestyle.config import StyleOptions
 from livestyle.errors import InputError
-from livestyle.stages.styles import builtin_styles, user_styles
+from livestyle.stages.styles import StyleFileError, builtin_styles, load_style_vector, read_style_vector
 
 STYLE_SIZE_PX = 256
 MAX_STYLE_MEGAPIXELS = 50.0
@@ -281,33 +281,30 @@ def resolve_style(style: str, backend: MagentaBackend) -> np.ndarray:
     An image's vector is computed once and cached on disk under the image's sha256.
 
     Raises:
-        InputError: not a known style name and not a readable image (lists the built-ins).
+        InputError: not a known style name and not a readable image (lists the built-ins), or
+            the style's vector file is damaged (names the file and how to re-create it).
     """
-    builtins = builtin_styles()
-    if style in builtins:
-        return np.load(builtins[style]).astype(np.float32).reshape(BOTTLENECK_SIZE)
-    user = user_styles().get(style)
-    if user is not None:
-        return np.load(user).astype(np.float32).reshape(BOTTLENECK_SIZE)
+    vec = load_style_vector(style)
+    if vec is not None:
+        return vec
     p = Path(style)
     if not p.exists() and p.suffix.lower() not in IMAGE_SUFFIXES:
         raise InputError(
-            f"{style!r} is neither a style image nor a style name; built-in styles: {', '.join(builtins)}"
+            f"{style!r} is neither a style image nor a style name; built-in styles: {', '.join(builtin_styles())}"
         )
     image = read_image(p, "style image")
-    from livestyle.models import sha256_file
+    from livestyle.models import sha256_file, write_atomic
 
     digest = sha256_file(p)[:32]
     cached = style_cache_dir() / f"{digest}-{backend.name}.npy"
     if cached.is_file():
         try:
-            return np.load(cached).astype(np.float32).reshape(BOTTLENECK_SIZE)
-        except (ValueError, OSError):
+            return read_style_vector(cached)
+        except StyleFileError:
             pass  # a damaged cache entry is recomputed
     vec = predict_style_vector(image, backend)
-    tmp = cached.with_suffix(".tmp.npy")
-    np.save(tmp, vec)
-    tmp.replace(cached)
+    if np.all(np.isfinite(vec)):  # never cache a vector that read_style_vector would refuse
+        write_atomic(cached, lambda f: np.save(f, vec))
     return vec
 
 
