@@ -25,7 +25,8 @@ differently); it does not depend on timing, load or core count.
 from __future__ import annotations
 
 THREADS = 4
-"""x264 threads, fixed whatever the core count (see the module docstring)."""
+"""x264 threads, fixed whatever the core count (see the module docstring). About as fast as
+x264's own choice on 2 to 4 cores; on many cores large videos encode slower than they could."""
 
 AVX2_FLAGS = "MMX2,SSE,SSE2,SSE2Fast,LZCNT,SSE3,SSSE3,SSE4.1,SSE4,SSE4.2,AVX,FMA3,BMI1,BMI2,AVX2"
 """x264 ``asm`` flags: every instruction set x264 uses on an AVX-512 CPU except AVX-512 (any
@@ -34,11 +35,14 @@ CPU with AVX-512 also has these)."""
 
 def has_avx512() -> bool:
     """Whether the CPU (and OS) support the AVX-512 subsets x264 uses (F, CD, BW, DQ, VL),
-    as numpy detected them at import."""
+    as numpy detected them at import (False if this numpy does not say)."""
     try:
         from numpy._core._multiarray_umath import __cpu_features__ as features
     except ImportError:  # numpy < 2
-        from numpy.core._multiarray_umath import __cpu_features__ as features
+        try:
+            from numpy.core._multiarray_umath import __cpu_features__ as features
+        except ImportError:
+            return False
     return all(features.get(f, False) for f in ("AVX512F", "AVX512CD", "AVX512BW", "AVX512DQ", "AVX512VL"))
 
 
