@@ -94,6 +94,10 @@ def _add_run(sub) -> None:
     live.add_argument("--mjpg", action="store_true", default=None, help="ask the camera for MJPG (HD at full rate on most USB cameras)")
     live.add_argument("--style-rate", type=FINITE, metavar="HZ", help="live: most restyles of the background per second")
     live.add_argument("--duration", type=_number(above=0), metavar="S", help="live: stop after S seconds")
+    live.add_argument("--panel", action="store_true", default=None, help="live: serve a control page and HTTP API on 127.0.0.1 (livestyle[panel])")
+    live.add_argument("--panel-port", type=int, metavar="N", help="live: the control panel's port (default 8765)")
+    live.add_argument("--panel-host", metavar="HOST", help="live: listen on HOST instead of 127.0.0.1 (reachable from other machines; warns)")
+    live.add_argument("--open", action="store_true", default=None, dest="open_panel", help="live: open the control panel in the default browser")
 
 
 def _add_effects(p) -> None:
@@ -201,6 +205,10 @@ _OVERRIDES = {
     "camera.rate_hz": ("camera_fps", "--camera-fps"),
     "camera.mjpg": ("mjpg", "--mjpg"),
     "plate.style_rate_hz": ("style_rate", "--style-rate"),
+    "panel.enabled": ("panel", "--panel"),
+    "panel.port": ("panel_port", "--panel-port"),
+    "panel.host": ("panel_host", "--panel-host"),
+    "panel.open_browser": ("open_panel", "--open"),
 }
 FLAGS = {key: flag for key, (_, flag) in _OVERRIDES.items()} | {
     "camera.width_px": "--camera-size", "camera.height_px": "--camera-size",

@@ -241,6 +241,22 @@ class LiveOptions(_Options):
     strength_step: float = Field(0.1, gt=0.0, le=1.0)
 
 
+class PanelOptions(_Options):
+    """The control panel of a live run (:mod:`livestyle.app.panel`, ``pip install
+    'livestyle[panel]'``).
+
+    * ``enabled``: serve the panel (``--panel``).
+    * ``port``: TCP port (``--panel-port``; 0 = any free port).
+    * ``host``: address to listen on (``--panel-host``); anything but loopback prints a warning.
+    * ``open_browser``: open the panel in the default browser (``--open``).
+    """
+
+    enabled: bool = False
+    port: int = Field(8765, ge=0, le=65535)
+    host: str = "127.0.0.1"
+    open_browser: bool = False
+
+
 class EffectOptions(_Options):
     """The effect (:mod:`livestyle.effects`) and what it applies to.
 
@@ -294,6 +310,7 @@ class Config(_Options):
     preview: PreviewOptions = PreviewOptions()
     live: LiveOptions = LiveOptions()
     effect: EffectOptions = EffectOptions()
+    panel: PanelOptions = PanelOptions()
 
 
 def _describe(err: ValidationError, source: str) -> str:

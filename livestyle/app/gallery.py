@@ -14,7 +14,7 @@ import numpy as np
 from livestyle.errors import InputError
 from livestyle.stages.styles import all_style_names, builtin_styles, check_name, styles_dir, user_styles
 
-__all__ = ["add_style", "all_style_names", "remove_style", "styles_main", "user_styles"]
+__all__ = ["add_style", "add_style_vector", "all_style_names", "remove_style", "styles_main", "user_styles"]
 
 
 def add_style(image: str | os.PathLike[str], name: str, *, backend: str = "onnx", threads: int = 1) -> Path:
@@ -37,9 +37,25 @@ def add_style(image: str | os.PathLike[str], name: str, *, backend: str = "onnx"
 
     check_name(name)
     img = read_image(image, "style image")
-    vec = predict_style_vector(img, make_backend(backend, threads)).astype(np.float32).reshape(-1)
+    return add_style_vector(predict_style_vector(img, make_backend(backend, threads)), name, source=str(image))
+
+
+def add_style_vector(vector: np.ndarray, name: str, *, source: str = "the style image") -> Path:
+    """Store a style vector (``(100,)`` float32, from
+    :func:`~livestyle.stages.stylize.predict_style_vector`) as user style ``name``, written to a
+    temporary file and renamed.
+
+    Returns:
+        The ``.npy`` file written.
+
+    Raises:
+        InputError: bad name (see :func:`check_name`), or the vector is not 100 finite numbers
+            (the message names ``source``).
+    """
+    check_name(name)
+    vec = np.asarray(vector, np.float32).reshape(-1)
     if vec.shape != (100,) or not np.all(np.isfinite(vec)):
-        raise InputError(f"{image}: the style network gave no usable vector for this image")
+        raise InputError(f"{source}: the style network gave no usable vector for this image")
     d = styles_dir()
     d.mkdir(parents=True, exist_ok=True)
     path = d / f"{name}.npy"

@@ -133,6 +133,7 @@ class LiveSession:
         preview: show the preview window (the display must have been checked).
         vcam: send to a virtual camera (``config.vcam`` gives device, backend and fps).
         max_frames: stop after this many camera frames; duration_s: after this many seconds.
+        extra_sinks: more sinks after the controller (e.g. the control panel's preview feed).
 
     Raises (from the constructor):
         DeviceError: no virtual camera device; BackendNotInstalled: no pyvirtualcam.
@@ -141,7 +142,7 @@ class LiveSession:
 
     def __init__(self, source, config: Config, *, processor: LiveFrameProcessor | None = None,
                  preview: bool = True, vcam: bool = False, max_frames: int | None = None,
-                 duration_s: float | None = None):
+                 duration_s: float | None = None, extra_sinks: tuple = ()):
         from livestyle.stages.styles import all_style_names
 
         self.source = source
@@ -151,7 +152,7 @@ class LiveSession:
         self.controller = LiveController(
             self.processor, all_style_names(), on_quit=self.stop, strength_step=config.live.strength_step
         )
-        self.sinks: list = [self.controller]
+        self.sinks: list = [self.controller, *extra_sinks]
         self.vcam = None
         self.window = None
         info = source.info
@@ -186,6 +187,12 @@ class LiveSession:
     def stop(self) -> None:
         """Ask every thread to stop (thread-safe, also from a signal handler)."""
         self.pipeline.stop()
+
+    def set_mirror(self, on: bool) -> None:
+        """Mirror the virtual camera and the preview window left-right (any thread)."""
+        for sink in (self.vcam, self.window):
+            if sink is not None:
+                sink.mirror = bool(on)
 
     def _run_pipeline(self) -> None:
         try:
@@ -309,31 +316,49 @@ def run_live(args, config: Config) -> int:
         raise DeviceError(NO_CAMERA_MESSAGE)
     vcam = config.vcam.enabled
     preview = config.preview.enabled
-    if not preview and not vcam:
-        raise InputError("--no-preview without --vcam leaves nothing to show; add --vcam or drop --no-preview")
+    panel_on = config.panel.enabled
+    if not preview and not vcam and not panel_on:
+        raise InputError("--no-preview without --vcam leaves nothing to show; add --vcam or --panel, or drop --no-preview")
     if preview:
         problem = display_problem()
-        if problem and not vcam:
+        if problem and not vcam and not panel_on:
             raise display_error(problem)
         if problem:
-            print(f"livestyle: {problem}: no preview window, virtual camera only", file=sys.stderr)
+            print(f"livestyle: {problem}: no preview window", file=sys.stderr)
             preview = False
     frames = getattr(args, "frames", None)
     if frames is not None and frames < 1:
         raise InputError(f"--frames {frames}: must be at least 1")
     config = live_config(config)
     _setup_logging()
-    source = open_camera(spec, config.camera, file_as_camera=file_live)
+    panel = None
+    if panel_on:  # the extra and the port are checked before the camera opens
+        from livestyle.app.panel.server import Panel
+
+        panel = Panel(config.panel)
     try:
-        session = LiveSession(
-            source, config, preview=preview, vcam=vcam, max_frames=frames,
-            duration_s=getattr(args, "duration", None),
-        )  # fmt: skip
-    except BaseException:
-        source.close()
-        raise
+        source = open_camera(spec, config.camera, file_as_camera=file_live)
+        try:
+            session = LiveSession(
+                source, config, preview=preview, vcam=vcam, max_frames=frames,
+                duration_s=getattr(args, "duration", None), extra_sinks=(panel.feed,) if panel else (),
+            )  # fmt: skip
+        except BaseException:
+            source.close()
+            raise
+        if panel is not None:
+            panel.attach(session)
+        return _run_session(session, source, config, preview, vcam, panel_on)
+    finally:
+        if panel is not None:
+            panel.close()
+
+
+def _run_session(session: LiveSession, source, config: Config, preview: bool, vcam: bool, panel: bool) -> int:
+    """Print what runs where, run ``session`` until it stops, print its figures; returns 0."""
     info = source.info
-    outs = [n for n, on in (("preview window", preview), (f"virtual camera {session.vcam.device}" if vcam else "", vcam)) if on]
+    outs = [n for n, on in (("preview window", preview), (f"virtual camera {session.vcam.device}" if vcam else "", vcam),
+                            ("control panel", panel)) if on]
     print(
         f"livestyle: live: {getattr(source.backend, 'name', 'camera')} {info.width_px}x{info.height_px} "
         f"at {info.rate_hz:.2f} fps -> {' + '.join(outs)}; style {config.style.style}; "

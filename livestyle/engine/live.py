@@ -22,6 +22,7 @@ from livestyle.config import Config
 from livestyle.engine.processor import FrameProcessor
 from livestyle.errors import LivestyleError
 from livestyle.engine.stats import Stats
+from livestyle.engine.worker import StyleWorker
 from livestyle.io.window import draw_camera_lost
 from livestyle.protocols import Frame, RunningMode, Segmenter, Stylizer
 from livestyle.stages.stylize import MagentaStylizer
@@ -36,6 +37,7 @@ class _Command:
     style: str | None = None
     strength: float | None = None
     effect: bool | None = None
+    use: object | None = None  # a ready-built effect to switch to
 
 
 class LiveFrameProcessor(FrameProcessor):
@@ -45,8 +47,9 @@ class LiveFrameProcessor(FrameProcessor):
     idle, at most ``plate.style_rate_hz`` times a second. This class adds, all on the
     processor thread:
 
-    * :meth:`request` queues a change (style name, strength, effect on/off) from any thread;
-      it is applied at the start of the next frame, and each change has a *generation*;
+    * :meth:`request` queues a change (style name, strength, effect on/off, or a ready-built
+      effect to switch to) from any thread; it is applied at the start of the next frame, and
+      each change has a *generation*;
     * after a change the restyle in flight is cancelled (onnx backend's ``cancel()``), a quick restyle at a
       third of the transformer size is shown at once (a cut), and a full-size restyle is
       queued ahead of the rate cap and shown as a cut too; results of restyles submitted
@@ -65,14 +68,10 @@ class LiveFrameProcessor(FrameProcessor):
     def __init__(self, segmenter: Segmenter, stylizer: Stylizer | None, config: Config, stats: Stats | None = None,
                  *, quick_restyle: bool = True, **kw):
         super().__init__(segmenter, stylizer, config, RunningMode.LIVE, stats, **kw)
-        self._main = stylizer
-        magenta = isinstance(stylizer, MagentaStylizer)
-        self._cancel = getattr(stylizer.backend, "cancel", None) if magenta else None
-        self._quick: MagentaStylizer | None = None
-        if quick_restyle and magenta and stylizer.backend.fixed_size is None:
-            small = max(64, config.style.short_side_px // 3)
-            opts = stylizer.options.model_copy(update={"short_side_px": small})
-            self._quick = MagentaStylizer(opts, backend=stylizer.backend)
+        self._quick_restyle = quick_restyle
+        self._bind_main(stylizer)
+        self._stop: threading.Event | None = None
+        self._on_error = None
         self._commands: collections.deque[_Command] = collections.deque()
         self.generation = 0
         self.shown_generation = 0
@@ -84,9 +83,56 @@ class LiveFrameProcessor(FrameProcessor):
         self.quick_restyles = 0
         self.stale_dropped = 0
 
+    def _bind_main(self, stylizer) -> None:
+        """Make ``stylizer`` the one style and strength changes go to (with its quick restyler
+        and cancel hook when it is a Magenta stylizer)."""
+        self._main = stylizer
+        magenta = isinstance(stylizer, MagentaStylizer)
+        self._cancel = getattr(stylizer.backend, "cancel", None) if magenta else None
+        self._quick: MagentaStylizer | None = None
+        if self._quick_restyle and magenta and stylizer.backend.fixed_size is None:
+            small = max(64, self.config.style.short_side_px // 3)
+            opts = stylizer.options.model_copy(update={"short_side_px": small})
+            self._quick = MagentaStylizer(opts, backend=stylizer.backend)
+
+    def start(self, stop: threading.Event, on_error) -> None:
+        self._stop, self._on_error = stop, on_error
+        super().start(stop, on_error)
+
     @property
     def effect_on(self) -> bool:
         return self.stylizer is not None
+
+    @property
+    def effect_name(self) -> str:
+        """The effect shown (``none`` when off)."""
+        return getattr(self.stylizer, "name", "none") if self.stylizer is not None else "none"
+
+    @property
+    def style_stylizer(self) -> MagentaStylizer | None:
+        """The Magenta stylizer that style changes go to, if there is one."""
+        return self._main if isinstance(self._main, MagentaStylizer) else None
+
+    def _use(self, effect) -> None:
+        """Switch to a ready-built effect (processor thread). A per-frame effect replaced here
+        is closed; plate effects are left to whoever built them (the stylizer thread may still
+        be finishing a restyle with one)."""
+        per_frame = getattr(effect, "per_frame", False)
+        if self.target_person and not per_frame:
+            from livestyle.effects.layer import FrameStylizer
+
+            effect, per_frame = FrameStylizer(effect, RunningMode.LIVE), True
+        old, self._effect, self.stylizer = self._effect, effect, effect
+        if isinstance(effect, MagentaStylizer) and effect is not self._main:
+            self._bind_main(effect)
+        if old is not effect and getattr(old, "per_frame", False):
+            old.close()
+        if not per_frame:
+            if self.worker is None and self._stop is not None:
+                self.worker = StyleWorker(effect, self.stats, self._stop, self._on_error)
+                self.worker.start()
+            elif self.worker is not None:
+                self.worker.stylizer = effect
 
     def close(self) -> None:
         self.stylizer = self._effect  # so that the base class closes it even when it is off
@@ -107,7 +153,9 @@ class LiveFrameProcessor(FrameProcessor):
     def _apply_commands(self) -> None:
         while self._commands:
             cmd = self._commands.popleft()
-            if self._main is None:
+            if cmd.use is not None:
+                self._use(cmd.use)
+            elif self._main is None:
                 continue
             try:
                 if cmd.style is not None and hasattr(self._main, "set_style"):
@@ -142,7 +190,7 @@ class LiveFrameProcessor(FrameProcessor):
             if self._cancel is not None:
                 self._cancel()  # the restyle in flight has the old style: free its core
             plate = self.plate.image()
-            if self._quick is not None:
+            if self._quick is not None and self.stylizer is self._main:
                 self._quick.style_vector = self._main.style_vector
                 self._quick.strength = self._main.strength
                 t0 = time.perf_counter()
@@ -207,6 +255,7 @@ class LiveController:
         self._pending: dict[int, int] = {}
         self._out = RateMeter(90)
         self._latency_ms = 0.0
+        self._latencies_ms: collections.deque[float] = collections.deque(maxlen=90)
         self.change_latencies_ms: list[float] = []
         self.frames_out = 0
 
@@ -245,6 +294,35 @@ class LiveController:
         log.info("strength: %.0f%%", 100 * self.strength)
         return self._send(strength=self.strength)
 
+    def set_style(self, name: str, effect=None) -> int:
+        """Switch to style ``name`` (a built-in or user style); with ``effect`` (a ready-built
+        style effect) switch to that effect first. Turns the effect on."""
+        if name not in self.styles:
+            self.styles.append(name)
+        self._index = self.styles.index(name)
+        turn_on = None if self.effect_on or effect is not None else True
+        self.effect_on = True
+        log.info("style: %s", name)
+        return self._send(style=name, effect=turn_on, use=effect)
+
+    def set_strength(self, value: float) -> int:
+        """Style strength, clipped to [0, 1]."""
+        self.strength = float(np.clip(value, 0.0, 1.0))
+        return self._send(strength=self.strength)
+
+    def set_effect(self, effect) -> int:
+        """Switch to a ready-built effect (see :mod:`livestyle.effects`), or off with None."""
+        self.effect_on = effect is not None
+        log.info("effect: %s", getattr(effect, "name", "none"))
+        return self._send(use=effect) if effect is not None else self._send(effect=False)
+
+    def refresh_styles(self, names: list[str]) -> None:
+        """New names for ``n``/``p`` to cycle (after the gallery changed); the current style
+        stays current."""
+        current = self.style
+        self.styles = list(names) if current in names or not current else [current, *names]
+        self._index = self.styles.index(current) if current in self.styles else 0
+
     def quit(self) -> None:
         if self.on_quit is not None:
             self.on_quit()
@@ -256,6 +334,7 @@ class LiveController:
         self.frames_out += 1
         if frame.capture_ns:
             ms = (now - frame.capture_ns) / 1e6
+            self._latencies_ms.append(ms)
             self._latency_ms = ms if self.frames_out == 1 else 0.9 * self._latency_ms + 0.1 * ms
         gen = frame.meta.get("style_gen", 0)
         if self._pending:
@@ -280,13 +359,15 @@ class LiveController:
         return self.stats.style_rate_hz(window_s, last=60)
 
     def status(self) -> dict:
-        """``out_fps``, ``style_hz``, ``latency_ms``, ``style``, ``strength``, ``effect``,
-        ``change_ms`` (the last style-change latency, or 0), ``stages_ms`` (stage -> median ms
-        of its last 60 runs)."""
+        """``out_fps``, ``style_hz``, ``latency_ms`` (smoothed), ``latency_p95_ms`` (of the last
+        90 frames), ``style``, ``strength``, ``effect``, ``change_ms`` (the last style-change
+        latency, or 0), ``stages_ms`` (stage -> median ms of its last 60 runs)."""
+        latencies = list(self._latencies_ms)
         return {
             "out_fps": self._out.hz(window_s=3.0),
             "style_hz": self.style_hz(),
             "latency_ms": self._latency_ms,
+            "latency_p95_ms": float(np.percentile(latencies, 95)) if latencies else 0.0,
             "style": self.processor.style_name,
             "strength": self.processor.strength,
             "effect": self.processor.effect_on,

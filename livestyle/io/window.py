@@ -191,6 +191,25 @@ def draw_overlay(image: np.ndarray, status: dict, *, camera_lost: bool = False, 
     return out
 
 
+def save_snapshot(image: np.ndarray, folder: str | os.PathLike[str]) -> Path | None:
+    """Save ``image`` (``(H, W, 3)`` BGR or ``(H, W)`` grey, uint8) as
+    ``livestyle-YYYYmmdd-HHMMSS-mmm.png`` in ``folder`` (made if missing), written to a
+    temporary name and renamed; print and return its path (None if PNG encoding failed)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")[:-3]
+    path = folder / f"livestyle-{stamp}.png"
+    ok, data = cv2.imencode(".png", image)
+    if not ok:
+        log.error("snapshot: PNG encoding failed")
+        return None
+    tmp = path.with_name("." + path.name + ".tmp")
+    tmp.write_bytes(data.tobytes())
+    os.replace(tmp, path)
+    print(f"snapshot: {path}", file=sys.stderr, flush=True)
+    return path
+
+
 class PreviewWindow:
     """The preview window sink. See the module docstring for the thread split and the keys.
 
@@ -363,18 +382,9 @@ class PreviewWindow:
             image = np.clip(frame.meta["alpha"] * 255.0 + 0.5, 0, 255).astype(np.uint8)
         if self.mirror:
             image = cv2.flip(image, 1)
-        self.snapshot_dir.mkdir(parents=True, exist_ok=True)
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")[:-3]
-        path = self.snapshot_dir / f"livestyle-{stamp}.png"
-        ok, data = cv2.imencode(".png", image)
-        if not ok:
-            log.error("snapshot: PNG encoding failed")
-            return None
-        tmp = path.with_name("." + path.name + ".tmp")
-        tmp.write_bytes(data.tobytes())
-        os.replace(tmp, path)
-        self.snapshots.append(path)
-        print(f"snapshot: {path}", file=sys.stderr, flush=True)
+        path = save_snapshot(image, self.snapshot_dir)
+        if path is not None:
+            self.snapshots.append(path)
         return path
 
     def destroy(self) -> None:

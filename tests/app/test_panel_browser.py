@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.conftest import CLIP, REPO, STYLES
+from conftest import CLIP, REPO, STYLES
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [
