@@ -22,6 +22,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import playwright.sync_api as playwright_api  # the test extra
 import pytest
 
 from conftest import CLIP, REPO, STYLES
@@ -31,8 +32,6 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)"),
 ]
-playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
-pytest.importorskip("starlette")
 
 TIMEOUT_MS = 60_000
 

@@ -182,7 +182,10 @@ class SessionControl:
 
         with self._lock:
             remove_style(name)
-            self.controller.refresh_styles(all_style_names())
+            names = all_style_names()
+            if self.controller.style == name:  # the style in use is gone: go to the first one
+                self.controller.set_style(names[0])
+            self.controller.refresh_styles(names)
             self.styles_version += 1
 
     def set_mirror(self, on: bool) -> None:

@@ -34,7 +34,7 @@ def require_panel() -> None:
         the ``panel`` extra).
     """
     missing = []
-    for module in ("starlette", "uvicorn", "multipart", "PIL"):
+    for module in ("starlette", "uvicorn", "python_multipart", "PIL"):
         try:
             __import__(module)
         except ImportError:
