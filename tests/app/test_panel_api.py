@@ -130,7 +130,7 @@ def stopping():
 
 @pytest.fixture
 def client(session, stopping):
-    app = with_headers(Guard(create_app(session, stopping=stopping), TOKEN, allowed_hosts(PORT)))
+    app = with_headers(Guard(create_app(session, stopping=stopping), TOKEN, PORT))
     with TestClient(app, base_url=BASE, raise_server_exceptions=False) as c:
         yield c
 
@@ -150,7 +150,7 @@ def test_no_token_is_401_json_everywhere(client):
 
 def test_wrong_bearer_or_cookie_is_401(client):
     assert client.get("/api/status", headers={"Authorization": "Bearer nope"}).status_code == 401
-    client.cookies.set("livestyle_panel", "nope")
+    client.cookies.set(f"livestyle_panel_{PORT}", "nope")
     assert client.get("/api/status").status_code == 401
 
 
@@ -159,7 +159,7 @@ def test_token_in_url_sets_a_strict_cookie_and_leaves_the_url(client):
     assert r.status_code == 303
     assert r.headers["location"] == "/"
     cookie = r.headers["set-cookie"]
-    assert f"livestyle_panel={TOKEN}" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    assert f"livestyle_panel_{PORT}={TOKEN}" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
     page = client.get("/")  # the cookie is kept by the client
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
     assert "livestyle" in page.text and "/static/app.js" in page.text
@@ -182,7 +182,7 @@ def test_loopback_hosts_pass(client):
 
 
 def test_missing_host_is_400(session):
-    app = Guard(create_app(session), TOKEN, allowed_hosts(PORT))
+    app = Guard(create_app(session), TOKEN, PORT)
     sent = []
 
     async def receive():

@@ -8,8 +8,8 @@ middleware, before it reaches a route:
    address when the server was opened wider): a DNS-rebinding page sends its own host name.
    No ``Host`` -> 400, another one -> 421 (Misdirected Request).
 2. **Token**: a fresh random token per session (:func:`new_token`, 32 bytes of
-   :mod:`secrets`), sent as ``Authorization: Bearer TOKEN`` or as the ``livestyle_panel``
-   cookie. A ``GET`` with ``?token=TOKEN`` sets that cookie (HttpOnly, SameSite=Strict) and is
+   :mod:`secrets`), sent as ``Authorization: Bearer TOKEN`` or as the ``livestyle_panel_PORT``
+   cookie (cookies do not tell ports apart; one name per port keeps two sessions apart). A ``GET`` with ``?token=TOKEN`` sets that cookie (HttpOnly, SameSite=Strict) and is
    redirected to the same path without the token, so it leaves the address bar. Else 401.
 3. **Origin**: a state-changing request (``POST``, ``PUT``, ``PATCH``, ``DELETE``) whose
    ``Origin`` is not this server's own -> 403 (a request without ``Origin``, e.g. curl, passes).
@@ -30,6 +30,7 @@ from urllib.parse import parse_qsl, urlencode
 import numpy as np
 
 COOKIE = "livestyle_panel"
+"""Cookie name prefix; the server's port is appended."""
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 """Largest accepted image upload, bytes (20 MiB)."""
 MAX_BODY_BYTES = MAX_UPLOAD_BYTES + 256 * 1024
@@ -75,14 +76,16 @@ class Guard:
     Args:
         app: the ASGI app behind the door.
         token: the session token.
-        hosts: accepted ``Host`` values (:func:`allowed_hosts`).
+        port: the server's port (names the cookie).
+        hosts: accepted ``Host`` values (default: :func:`allowed_hosts` of ``port``).
     """
 
-    def __init__(self, app, token: str, hosts: frozenset[str]):
+    def __init__(self, app, token: str, port: int, hosts: frozenset[str] | None = None):
         self.app = app
         self.token = token
-        self.hosts = hosts
-        self.origins = frozenset(f"http://{h}" for h in hosts)
+        self.cookie = f"{COOKIE}_{port}"
+        self.hosts = hosts or allowed_hosts(port)
+        self.origins = frozenset(f"http://{h}" for h in self.hosts)
 
     def _token_ok(self, value: str | None) -> bool:
         return bool(value) and hmac.compare_digest(value.encode(), self.token.encode())
@@ -106,7 +109,7 @@ class Guard:
                 return
             rest = urlencode({k: v for k, v in query.items() if k != "token"})
             location = scope["path"] + (f"?{rest}" if rest else "")
-            cookie = f"{COOKIE}={self.token}; HttpOnly; SameSite=Strict; Path=/"
+            cookie = f"{self.cookie}={self.token}; HttpOnly; SameSite=Strict; Path=/"
             await send_json(send, 303, {"redirect": location},
                             [(b"location", location.encode()), (b"set-cookie", cookie.encode())])
             return
@@ -117,7 +120,7 @@ class Guard:
             jar.load(headers.get("cookie", ""))
         except Exception:  # noqa: BLE001 - a malformed cookie header is just no cookie
             jar = SimpleCookie()
-        cookie = jar[COOKIE].value if COOKIE in jar else None
+        cookie = jar[self.cookie].value if self.cookie in jar else None
         if not (self._token_ok(bearer) or self._token_ok(cookie)):
             await send_json(send, 401, {"error": "token required: open the panel URL printed by livestyle run, "
                                                  "or send Authorization: Bearer TOKEN"})

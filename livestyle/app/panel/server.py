@@ -113,7 +113,7 @@ class PanelServer:
         from livestyle.app.panel.security import Guard, allowed_hosts
 
         app = create_app(control, stopping=self.stopping)
-        self.app = with_headers(Guard(app, self.token, allowed_hosts(self.port, self.host)))
+        self.app = with_headers(Guard(app, self.token, self.port, allowed_hosts(self.port, self.host)))
         config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off",
                                 timeout_graceful_shutdown=2, server_header=False, date_header=False)
         self._server = uvicorn.Server(config)
