@@ -205,29 +205,24 @@ async function uploadBackground(file) {
   try { applyStatus(await api("POST", "/api/background", form)); toast("background set"); } catch (e) { /* toast shown */ }
 }
 
+// a slider that shows its value at once and sends it (debounced) with body(value)
+function slider(id, busyKey, path, body) {
+  const range = $(id);
+  const send = debounce(async () => {
+    try { applyStatus(await api("POST", path, body(+range.value))); } catch (e) { /* toast shown */ }
+    state[busyKey] = false;
+  }, 120);
+  range.addEventListener("input", () => {
+    state[busyKey] = true;
+    $(`${id}-out`).textContent = `${Math.round(range.value * 100)}%`;
+    fill(range);
+    send();
+  });
+}
+
 function setupSliders() {
-  const strength = $("strength");
-  const sendStrength = debounce(async () => {
-    try { applyStatus(await api("POST", "/api/strength", { value: +strength.value })); } catch (e) { /* toast */ }
-    state.strengthBusy = false;
-  }, 120);
-  strength.addEventListener("input", () => {
-    state.strengthBusy = true;
-    $("strength-out").textContent = `${Math.round(strength.value * 100)}%`;
-    fill(strength);
-    sendStrength();
-  });
-  const blur = $("blur");
-  const sendBlur = debounce(async () => {
-    try { applyStatus(await api("POST", "/api/effect", { name: "blur", blur_strength: +blur.value })); } catch (e) { /* toast */ }
-    state.blurBusy = false;
-  }, 120);
-  blur.addEventListener("input", () => {
-    state.blurBusy = true;
-    $("blur-out").textContent = `${Math.round(blur.value * 100)}%`;
-    fill(blur);
-    sendBlur();
-  });
+  slider("strength", "strengthBusy", "/api/strength", (value) => ({ value }));
+  slider("blur", "blurBusy", "/api/effect", (value) => ({ name: "blur", blur_strength: value }));
 }
 
 function setupTools() {
