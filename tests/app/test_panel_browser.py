@@ -161,6 +161,9 @@ def test_panel_in_chromium(live_panel, tmp_path):
             page.click('.chip[data-name="blur"]')
             page.wait_for_function("async () => (await (await fetch('/api/status')).json()).effect === 'blur'")
             assert page.is_visible("#setting-blur") and not page.is_visible("#setting-replace")
+            page.focus("#blur")
+            page.keyboard.press("End")  # the blur slider to 100 %
+            page.wait_for_function("async () => (await (await fetch('/api/status')).json()).blur_strength === 1")
             page.click("#btn-mask")
             page.wait_for_selector('#btn-mask[aria-pressed="true"]')
             time.sleep(1.0)

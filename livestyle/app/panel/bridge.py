@@ -67,14 +67,15 @@ class SessionControl:
         self.processor = session.processor
         self.config = session.config
         self.feed = feed
-        self.thumbs = thumbnails or Thumbnails()
+        self._magenta_lock = threading.Lock()
+        self._predictor = None
+        self.thumbs = thumbnails or Thumbnails(backend=self._magenta)
         self.cpu = CpuMeter()
         self._lock = threading.Lock()  # one change at a time
         self._tmp = Path(tempfile.mkdtemp(prefix="livestyle-panel-"))
         self._background: Path | None = None
         self._backgrounds = 0
         self._style_effect = self.processor.style_stylizer
-        self._predictor = None
         self.blur_strength = self.config.effect.blur_strength
         self.effect = self.config.effect.name if self.processor.effect_on else "none"
         self.mirror = self.config.live.mirror
@@ -103,6 +104,16 @@ class SessionControl:
 
     def thumbnail(self, name: str) -> bytes:
         return self.thumbs.get(name)
+
+    def _magenta(self):
+        """The panel's own Magenta backend (one thread; not the live one, whose transfers the
+        frame loop cancels), made on first use, for style vectors and thumbnails."""
+        with self._magenta_lock:
+            if self._predictor is None:
+                from livestyle.stages.stylize import make_backend
+
+                self._predictor = make_backend("onnx", 1)
+            return self._predictor
 
     # -- changes -----------------------------------------------------------------------------
     def _style(self):
@@ -165,13 +176,11 @@ class SessionControl:
     def add_style(self, name: str, image: np.ndarray) -> None:
         from livestyle.app.gallery import add_style_vector
         from livestyle.stages.styles import all_style_names, check_name
-        from livestyle.stages.stylize import make_backend, predict_style_vector
+        from livestyle.stages.stylize import predict_style_vector
 
         check_name(name)
         with self._lock:
-            if self._predictor is None:
-                self._predictor = make_backend(self.config.style.backend, 1)
-            vector = predict_style_vector(image, self._predictor)
+            vector = predict_style_vector(image, self._magenta())
             add_style_vector(vector, name)
             self.controller.refresh_styles(all_style_names())
             self.styles_version += 1

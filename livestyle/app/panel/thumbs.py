@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from pathlib import Path
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -66,15 +67,16 @@ class Thumbnails:
 
     Args:
         cache_dir: folder of cached JPEGs (default: ``<user cache>/thumbnails``).
-        backend: a Magenta backend (default: an :class:`~livestyle.stages.stylize.OnnxMagenta` with one
-            thread, made on the first miss).
+        backend: makes the Magenta backend on the first miss (default: an
+            :class:`~livestyle.stages.stylize.OnnxMagenta` with one thread).
 
     Thread-safe; one thumbnail renders at a time.
     """
 
-    def __init__(self, cache_dir: Path | None = None, backend=None):
+    def __init__(self, cache_dir: Path | None = None, backend: Callable[[], object] | None = None):
         self._dir = cache_dir
-        self._backend = backend
+        self._make_backend = backend
+        self._backend = None
         self._lock = threading.Lock()
         self._memory: dict[str, bytes] = {}
         self.rendered = 0
@@ -109,7 +111,7 @@ class Thumbnails:
                 if self._backend is None:
                     from livestyle.stages.stylize import make_backend
 
-                    self._backend = make_backend("onnx", 1)
+                    self._backend = self._make_backend() if self._make_backend else make_backend("onnx", 1)
                 ok, enc = cv2.imencode(".jpg", render(vector, self._backend), [cv2.IMWRITE_JPEG_QUALITY, 88])
                 data = enc.tobytes()
                 tmp = cached.with_name(f".{key}.tmp")
