@@ -3,7 +3,7 @@
 
 const EFFECTS = ["style", "blur", "replace", "cartoon", "pencil", "oil", "watercolor", "color", "none"];
 const $ = (id) => document.getElementById(id);
-const state = { status: null, stylesVersion: null, styles: [], strengthBusy: false, blurBusy: false, addFile: null };
+const state = { status: null, stylesVersion: null, styles: [], strengthBusy: false, blurBusy: false, addFile: null, wantReplace: false };
 
 // ---------------------------------------------------------------- helpers
 function toast(text, error = false) {
@@ -55,7 +55,7 @@ function applyStatus(s) {
   $("now-style").textContent = s.effect === "style" ? s.style : "";
   for (const chip of document.querySelectorAll(".chip")) chip.setAttribute("aria-checked", String(chip.dataset.name === s.effect));
   $("setting-blur").hidden = s.effect !== "blur";
-  $("setting-replace").hidden = s.effect !== "replace";
+  $("setting-replace").hidden = s.effect !== "replace" && !state.wantReplace;
   if (!state.blurBusy && s.blur_strength !== undefined) { $("blur").value = s.blur_strength; $("blur-out").textContent = `${Math.round(s.blur_strength * 100)}%`; fill($("blur")); }
   if (!state.strengthBusy) { $("strength").value = s.strength; $("strength-out").textContent = `${Math.round(s.strength * 100)}%`; fill($("strength")); }
   $("strength-box").classList.toggle("disabled", s.effect !== "style");
@@ -188,10 +188,13 @@ function buildEffects() {
     c.textContent = name;
     c.addEventListener("click", async () => {
       if (name === "replace" && state.status && state.status.effect !== "replace" && !state.status.has_background) {
+        state.wantReplace = true;
         $("setting-replace").hidden = false;
+        $("bg-drop").focus();
         toast("choose a background image for replace");
         return;
       }
+      state.wantReplace = false;
       try { applyStatus(await api("POST", "/api/effect", { name })); } catch (e) { /* toast shown */ }
     });
     $("effects").appendChild(c);
@@ -202,7 +205,7 @@ async function uploadBackground(file) {
   if (!file) return;
   const form = new FormData();
   form.append("image", file);
-  try { applyStatus(await api("POST", "/api/background", form)); toast("background set"); } catch (e) { /* toast shown */ }
+  try { state.wantReplace = false; applyStatus(await api("POST", "/api/background", form)); toast("background set"); } catch (e) { /* toast shown */ }
 }
 
 // a slider that shows its value at once and sends it (debounced) with body(value)
