@@ -170,6 +170,13 @@ def test_panel_in_chromium(live_panel, tmp_path):
             mask = frame_of(page)
             assert np.abs(mask[..., 0].astype(int) - mask[..., 2].astype(int)).mean() < 3  # grey
             page.screenshot(path=str(shots / "panel-blur-mask.png"))
+
+            # remove the user style (hover shows its remove button; the page asks first)
+            page.once("dialog", lambda dialog: dialog.accept())
+            page.hover('.thumb[data-name="my_kandinsky"]')
+            page.click('.thumb[data-name="my_kandinsky"] .remove')
+            page.wait_for_selector('.thumb[data-name="my_kandinsky"]', state="detached")
+            assert not (tmp_path / "data" / "styles" / "my_kandinsky.npy").exists()
         finally:
             browser.close()
     assert proc.poll() is None, "the live run ended during the test"
