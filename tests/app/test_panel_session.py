@@ -27,7 +27,7 @@ from livestyle.io.camera import CameraSource, FileCamera  # noqa: E402
 from livestyle.stages.styles import ENV_DATA_DIR  # noqa: E402
 
 
-def wait_for(check, timeout_s: float = 30.0):
+def wait_for(check, timeout_s: float = 90.0):
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         value = check()

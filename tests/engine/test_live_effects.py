@@ -29,7 +29,7 @@ def clip_frames(n: int):
         yield Frame(cv2.resize(image, (480, 270), interpolation=cv2.INTER_AREA), i, i * 33.4, capture_ns=t0 + i * 33_400_000)
 
 
-def run_until(proc, frames, done, timeout_s: float = 30.0):
+def run_until(proc, frames, done, timeout_s: float = 90.0):
     """Process frames (pacing like a camera) until ``done(out)`` or the timeout; returns the last output."""
     deadline = time.monotonic() + timeout_s
     out = None
