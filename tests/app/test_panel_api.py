@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 import threading
 
 import cv2
@@ -216,7 +217,9 @@ def test_foreign_origin_cannot_change_state(client, session):
 def test_wider_bind_adds_its_own_host_only():
     hosts = allowed_hosts(PORT, "192.168.1.5")
     assert f"192.168.1.5:{PORT}" in hosts and f"127.0.0.1:{PORT}" in hosts
-    assert allowed_hosts(PORT, "0.0.0.0") == allowed_hosts(PORT)
+    wild = allowed_hosts(PORT, "0.0.0.0")
+    assert allowed_hosts(PORT) <= wild and f"{socket.gethostname().lower()}:{PORT}" in wild
+    assert not any("evil" in h for h in wild)
 
 
 # ------------------------------------------------------------------------------ endpoints

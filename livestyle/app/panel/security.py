@@ -53,12 +53,21 @@ def new_token() -> str:
 
 
 def allowed_hosts(port: int, bind_host: str = "127.0.0.1") -> frozenset[str]:
-    """``Host`` header values accepted for a server on ``port``: the loopback names, and
-    ``bind_host`` itself when it is a specific address other than loopback."""
-    hosts = {f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"}
-    if bind_host not in ("", "0.0.0.0", "::", "127.0.0.1", "localhost"):
-        hosts.add(f"[{bind_host}]:{port}" if ":" in bind_host else f"{bind_host}:{port}")
-    return frozenset(hosts)
+    """``Host`` header values accepted for a server on ``port``: the loopback names; with a
+    wider ``bind_host`` also that address, or for a wildcard (``0.0.0.0``, ``::``) this
+    machine's name and addresses. Never a name the request chooses."""
+    names = {"127.0.0.1", "localhost", "[::1]"}
+    if bind_host in ("", "0.0.0.0", "::"):
+        import socket
+
+        try:
+            host, aliases, addresses = socket.gethostbyname_ex(socket.gethostname())
+            names.update([host.lower(), *(a.lower() for a in aliases), *addresses])
+        except OSError:
+            pass
+    elif bind_host not in ("127.0.0.1", "localhost"):
+        names.add(f"[{bind_host}]" if ":" in bind_host else bind_host.lower())
+    return frozenset(f"{n}:{port}" for n in names)
 
 
 async def send_json(send, status: int, body: dict, headers: list[tuple[bytes, bytes]] | None = None) -> None:
