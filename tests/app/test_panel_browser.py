@@ -160,7 +160,9 @@ def test_panel_in_chromium(live_panel, tmp_path):
             # the effect picker: blur shows its setting, and the mask view
             page.click('.chip[data-name="blur"]')
             page.wait_for_function("async () => (await (await fetch('/api/status')).json()).effect === 'blur'")
-            assert page.is_visible("#setting-blur") and not page.is_visible("#setting-replace")
+            page.wait_for_selector('.chip[data-name="blur"][aria-checked="true"]')
+            page.wait_for_selector("#setting-blur", state="visible")
+            assert not page.is_visible("#setting-replace")
             page.focus("#blur")
             page.keyboard.press("End")  # the blur slider to 100 %
             page.wait_for_function("async () => (await (await fetch('/api/status')).json()).blur_strength === 1")
