@@ -322,6 +322,10 @@ def test_uploads_must_be_images_within_the_limits(client, session):
     Image.new("1", (8000, 7000)).save(big, "PNG")  # 56 megapixels in a few kB
     r = post(big.getvalue())
     assert r.status_code == 413 and "megapixel" in r.json()["error"]
+    bomb = io.BytesIO()
+    Image.new("1", (15000, 14000)).save(bomb, "PNG")  # 210 megapixels: Pillow refuses to size it
+    r = post(bomb.getvalue())
+    assert r.status_code == 413 and "megapixel" in r.json()["error"]
     r = post(b"\xff\xd8" + b"\0" * (MAX_UPLOAD_BYTES + 1))
     assert r.status_code == 413 and "too large" in r.json()["error"]
     r = client.post("/api/styles", content=b"x" * 100, headers={**AUTH, "Content-Type": "multipart/form-data; boundary=zz",

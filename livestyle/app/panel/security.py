@@ -204,7 +204,10 @@ def decode_image(data: bytes, what: str = "image") -> np.ndarray:
     try:
         with Image.open(io.BytesIO(data)) as probe:  # reads the header only
             w, h = probe.size
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+    except Image.DecompressionBombError:  # over twice Pillow's own limit: it gives no size
+        raise HTTPError(413, f"{what} is too large: over the {MAX_STYLE_MEGAPIXELS:.0f} megapixel limit; "
+                             "scale it down first") from None
+    except (UnidentifiedImageError, OSError, ValueError):
         raise HTTPError(400, f"{what}: not an image (use JPEG, PNG, WebP or BMP)") from None
     if w * h > MAX_STYLE_MEGAPIXELS * 1e6:
         raise HTTPError(413, f"{what} is {w}x{h} ({w * h / 1e6:.0f} megapixels), over the "

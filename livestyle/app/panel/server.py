@@ -7,7 +7,7 @@ thread named ``livestyle-panel``. The frame loop never calls into the server: it
 its newest frame to the :class:`~livestyle.app.panel.preview.PreviewFeed` sink, and the
 server's requests reach the session through its command queue.
 
-Needs the ``panel`` extra (Starlette, uvicorn, python-multipart, Pillow):
+Needs the ``panel`` extra (Starlette, uvicorn, python-multipart):
 ``pip install 'livestyle[panel]'``; without it :func:`require_panel` raises a one-line
 :class:`~livestyle.errors.BackendNotInstalled`.
 """
@@ -30,11 +30,11 @@ LOOPBACK = "127.0.0.1"
 
 def require_panel() -> None:
     """Raises:
-    BackendNotInstalled: Starlette, uvicorn, python-multipart or Pillow is missing (names
-        the ``panel`` extra).
+    BackendNotInstalled: Starlette, uvicorn or python-multipart is missing (names the
+        ``panel`` extra).
     """
     missing = []
-    for module in ("starlette", "uvicorn", "python_multipart", "PIL"):
+    for module in ("starlette", "uvicorn", "python_multipart"):
         try:
             __import__(module)
         except ImportError:
