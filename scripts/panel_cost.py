@@ -6,7 +6,13 @@ chromium (Playwright) keeps the page open, so the preview streams and the figure
 as a user would see them. CPU is the livestyle process's own (``/proc/PID/stat`` user +
 system time over the steady window, 100 % = one core); fps is the run's own summary line.
 
+On a busy machine those whole-process figures mostly measure the scheduler; ``--threads``
+instead runs the session in this process with the page open and reports the CPU time of each
+thread (``/proc/self/task/TID/stat``), so the panel's own threads (uvicorn's loop and the
+worker threads that encode the preview) are measured apart from the frame loop's.
+
     python scripts/panel_cost.py ../shared/media/person_desk_960x540.mp4 --seconds 40 --rounds 2
+    python scripts/panel_cost.py ../shared/media/person_desk_960x540.mp4 --threads --seconds 30
 """
 
 from __future__ import annotations
@@ -88,13 +94,74 @@ def one_run(clip: str, seconds: float, warmup_s: float, panel: bool, workdir: st
             "status": status}
 
 
+def thread_cpu_s() -> dict[str, float]:
+    """CPU seconds of each live thread of this process, by thread name."""
+    import threading
+
+    out: dict[str, float] = {}
+    for t in threading.enumerate():
+        try:
+            fields = Path(f"/proc/self/task/{t.native_id}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, TypeError):
+            continue
+        out[t.name] = out.get(t.name, 0.0) + (int(fields[11]) + int(fields[12])) / TICKS
+    return out
+
+
+def threads_run(clip: str, seconds: float, warmup_s: float) -> None:
+    """The session in this process, the page open in chromium; CPU % per thread group."""
+    import threading
+
+    from playwright.sync_api import sync_playwright
+
+    from livestyle.app.live import LiveSession, live_config
+    from livestyle.app.panel.server import Panel
+    from livestyle.config import load_config
+    from livestyle.io.camera import CameraSource, FileCamera
+
+    config = live_config(load_config(None, {"panel.port": 0}))
+    panel = Panel(config.panel)
+    session = LiveSession(CameraSource(backend=FileCamera(clip)), config, preview=False, vcam=False,
+                          duration_s=seconds + warmup_s + 30, extra_sinks=(panel.feed,))
+    panel.attach(session)
+    runner = threading.Thread(target=session.run, kwargs={"handle_signals": False}, name="session", daemon=True)
+    runner.start()
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1440, "height": 900})
+        page.goto(panel.server.url)
+        time.sleep(warmup_s)
+        c0, w0, encoded0 = thread_cpu_s(), time.monotonic(), panel.feed.encoded
+        time.sleep(seconds)
+        c1, w1, encoded1 = thread_cpu_s(), time.monotonic(), panel.feed.encoded
+        status = page.evaluate("async () => (await fetch('/api/status')).json()")
+        browser.close()
+    session.stop()
+    runner.join(30)
+    panel.close()
+    wall = w1 - w0
+    groups: dict[str, float] = {}
+    for name, cpu in c1.items():
+        group = "panel" if name == "livestyle-panel" or name.startswith("AnyIO worker") else name
+        groups[group] = groups.get(group, 0.0) + 100.0 * (cpu - c0.get(name, 0.0)) / wall
+    print(f"load {os.getloadavg()[0]:.1f}; preview frames encoded: {(encoded1 - encoded0) / wall:.1f} per second; "
+          f"page shows {status['fps']} fps, p95 {status['latency_p95_ms']} ms, CPU {status['cpu_percent']} %, "
+          f"{status['restyles_per_s']} restyles/s")
+    for group, pct in sorted(groups.items(), key=lambda kv: -kv[1]):
+        print(f"  {group:28s} {pct:5.1f} % of a core")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("clip")
     ap.add_argument("--seconds", type=float, default=40.0)
     ap.add_argument("--warmup", type=float, default=10.0)
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--threads", action="store_true", help="CPU per thread, the panel's apart (see above)")
     args = ap.parse_args()
+    if args.threads:
+        threads_run(args.clip, args.seconds, args.warmup)
+        return 0
     results = []
     with tempfile.TemporaryDirectory() as work:
         for r in range(args.rounds):
