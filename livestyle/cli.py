@@ -13,7 +13,7 @@ import sys
 import time
 
 from livestyle import __version__
-from livestyle.errors import LivestyleError
+from livestyle.errors import InputError, LivestyleError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -112,7 +112,8 @@ def _add_effects(p) -> None:
     g.add_argument("--fit", metavar="FIT", help="replace: cover (default), contain or stretch")
     g.add_argument("--light-wrap", type=FINITE, nargs="?", const=0.5, metavar="S", help="let the background's light wrap the person's edge (S in [0, 1], default 0.5)")
     g.add_argument("--color-method", choices=["linear", "histogram", "reinhard"], help="color: linear colour map (default), histogram matching, or Reinhard in Lab")
-    g.add_argument("--segmenter", choices=["selfie", "deeplab"], dest="segmenter_kind", help="selfie (default) or deeplab (PASCAL VOC classes)")
+    g.add_argument("--segmenter", choices=["selfie", "deeplab", "person"], dest="segmenter_kind",
+                   help="selfie (default), deeplab (PASCAL VOC classes) or person (selfie on a crop + MODNet prior)")
     g.add_argument("--classes", metavar="LIST", help="deeplab: classes kept out of the effect, e.g. person,car (default person)")
     g.add_argument("--mask", choices=["soft", "hard"], dest="mask_mode", help="soft matte (default) or the seed's binarized mask")
 
@@ -141,7 +142,15 @@ def _add_bench(sub) -> None:
         description="Run the real pipeline on a video file and report per-stage p50/p95 ms, output fps, "
         "dropped frames, stylizer rate, capture-to-sink latency, CPU use and memory.",
     )
-    p.add_argument("--input", "-i", required=True, help="video file")
+    p.add_argument("--input", "-i", help="video file (required unless --matte)")
+    p.add_argument("--matte", nargs="?", const="../shared/matting", metavar="DIR",
+                   help="score the person matte against ground truth in DIR (person-*.png + bg-*.jpg, "
+                   "or frames/ + masks/; default ../shared/matting)")
+    p.add_argument("--matte-frames", type=_whole(2), default=90, metavar="N", help="--matte: frames per moving sequence")
+    p.add_argument("--live", action="store_true", help="--matte: run the sequences as a live camera")
+    p.add_argument("--segmenter", choices=["selfie", "deeplab", "person"], dest="segmenter_kind",
+                   help="--matte: the segmenter to score")
+    p.add_argument("--segmenter-model", choices=["auto", "general", "landscape"], help="--matte: selfie model")
     p.add_argument("--frames", type=_whole(1), default=300, metavar="N", help="frames to run (the file loops; default 300)")
     p.add_argument("--pace", choices=["realtime", "max"], default="realtime",
                    help="realtime: play the file as a camera at its frame rate; max: as fast as it goes")
@@ -157,8 +166,16 @@ def _add_bench(sub) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from livestyle.app.bench import bench_main
     from livestyle.config import load_config
+
+    if args.matte is not None:
+        from livestyle.app.matte_bench import matte_bench_main
+
+        overrides = {"segmenter.kind": args.segmenter_kind, "segmenter.model": args.segmenter_model}
+        return matte_bench_main(args, load_config(args.config, overrides, FLAGS))
+    if not args.input:
+        raise InputError("bench needs --input VIDEO (or --matte [DIR]); give a video file")
+    from livestyle.app.bench import bench_main
 
     return bench_main(args, load_config(args.config, {"style.style": args.style}, FLAGS))
 

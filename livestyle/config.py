@@ -52,10 +52,18 @@ class SegmenterOptions(_Options):
 
     model: Literal["auto", "general", "landscape"] = "auto"
     threads: int = Field(1, ge=1, le=64)
-    # ``kind``: ``selfie`` (MediaPipe, above) or ``deeplab`` (DeepLabV3, 21 PASCAL VOC classes;
-    # :mod:`livestyle.stages.deeplab`). ``classes``: the DeepLab classes kept out of the effect.
-    kind: Literal["selfie", "deeplab"] = "selfie"
+    # ``kind``: ``selfie`` (MediaPipe, above), ``deeplab`` (DeepLabV3, 21 PASCAL VOC classes;
+    # :mod:`livestyle.stages.deeplab`) or ``person`` (the selfie model on a crop around the
+    # person fused with a MODNet prior; :mod:`livestyle.stages.person`; ``auto`` = general).
+    # ``classes``: the DeepLab classes kept out of the effect.
+    kind: Literal["selfie", "deeplab", "person"] = "selfie"
     classes: tuple[str, ...] = ("person",)
+    # ``person``: the MODNet prior runs every ``prior_every_frames`` frames of a file (twice,
+    # the second pass on the person's box, with ``prior_focus``) and at most ``prior_rate_hz``
+    # on its own thread for a live camera (one pass).
+    prior_every_frames: int = Field(5, ge=1, le=10000)
+    prior_rate_hz: float = Field(2.0, gt=0.0, le=60.0)
+    prior_focus: bool = True
 
     @field_validator("classes", mode="before")
     @classmethod

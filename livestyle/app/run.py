@@ -38,12 +38,17 @@ def make_stylizer(config: Config) -> Stylizer | None:
 
 
 def make_segmenter(config: Config, mode: RunningMode):
-    """``segmenter.kind``: MediaPipe selfie segmentation, or DeepLabV3 with
-    ``segmenter.classes`` (:class:`~livestyle.stages.deeplab.DeepLabSegmenter`)."""
+    """``segmenter.kind``: MediaPipe selfie segmentation, DeepLabV3 with
+    ``segmenter.classes`` (:class:`~livestyle.stages.deeplab.DeepLabSegmenter`), or the
+    person matte (:class:`~livestyle.stages.person.PersonSegmenter`)."""
     if config.segmenter.kind == "deeplab":
         from livestyle.stages.deeplab import DeepLabSegmenter
 
         return DeepLabSegmenter(config.segmenter.classes, config.segmenter.threads)
+    if config.segmenter.kind == "person":
+        from livestyle.stages.person import build_person_segmenter
+
+        return build_person_segmenter(config.segmenter, mode)
     return SelfieSegmenter(resolve_selfie_model(config.segmenter, mode), config.segmenter.threads)
 
 

