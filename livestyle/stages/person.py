@@ -71,8 +71,8 @@ class FocusedPrior(Closing):
     """A whole-frame matte run twice: on the frame, then on the person's box (plus
     ``margin``) at about the same pixel budget, so a small person gets more pixels.
 
-    ``segment(image)`` takes ``(H, W, 3)`` uint8 BGR and returns the mean of both passes,
-    ``(H // 2, W // 2)`` float32 in [0, 1]. ``matter`` needs a settable ``size_px`` (width,
+    ``segment(image)`` takes ``(H, W, 3)`` uint8 BGR and returns the second pass (the first
+    where no person was found), ``(H // 2, W // 2)`` float32 in [0, 1]. ``matter`` needs a settable ``size_px`` (width,
     height; multiples of 32), as :class:`~livestyle.stages.modnet.ModnetMatter`.
     """
 
@@ -100,10 +100,8 @@ class FocusedPrior(Closing):
         self.matter.size_px = self._frame_size_px
         ox0, oy0 = x0 * out_wh[0] // W, y0 * out_wh[1] // H
         ox1, oy1 = max(ox0 + 1, x1 * out_wh[0] // W), max(oy0 + 1, y1 * out_wh[1] // H)
-        inside = np.zeros_like(out)
-        inside[oy0:oy1, ox0:ox1] = cv2.resize(focused, (ox1 - ox0, oy1 - oy0), interpolation=cv2.INTER_LINEAR)
-        out += inside
-        out *= 0.5
+        out[:] = 0.0
+        out[oy0:oy1, ox0:ox1] = cv2.resize(focused, (ox1 - ox0, oy1 - oy0), interpolation=cv2.INTER_LINEAR)
         return out
 
     def close(self) -> None:
@@ -119,19 +117,23 @@ class _PriorThread:
         self._cond = threading.Condition()
         self._frame: np.ndarray | None = None
         self._result: np.ndarray | None = None
+        self._frame_count = self._result_count = -1
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="person-prior", daemon=True)
         self._thread.start()
 
-    def offer(self, image: np.ndarray) -> None:
+    def offer(self, image: np.ndarray, count: int) -> None:
+        """Hand over frame number ``count`` if the thread is ready for one (else nothing)."""
         with self._cond:
-            if self._frame is None:  # busy or waiting: the newer frame replaces nothing yet
+            if self._frame is None:
                 self._frame = image.copy()
+                self._frame_count = count
                 self._cond.notify()
 
-    def latest(self) -> np.ndarray | None:
+    def latest(self) -> tuple[np.ndarray | None, int]:
+        """The newest finished prior and the number of the frame it was made from."""
         with self._cond:
-            return self._result
+            return self._result, self._result_count
 
     def _run(self) -> None:
         while True:
@@ -140,11 +142,11 @@ class _PriorThread:
                     self._cond.wait()
                 if self._closed:
                     return
-                image = self._frame
+                image, count = self._frame, self._frame_count
             t0 = time.perf_counter()
             result = self._prior.segment(image)
             with self._cond:
-                self._result = result
+                self._result, self._result_count = result, count
             rest = self._period_s - (time.perf_counter() - t0)
             if rest > 0:
                 time.sleep(rest)
@@ -174,6 +176,7 @@ class PersonSegmenter(Closing):
         keep_fraction: connected components smaller than this fraction of the largest are
             dropped.
         prior_weight: the prior's share in the fused mask (the crop's is the rest).
+        follow: move an older prior with the person (see :meth:`_follow`).
 
     ``segment(image)`` takes ``(H, W, 3)`` uint8 BGR and returns ``(round(H * out_scale),
     round(W * out_scale))`` float32 in [0, 1] (1 = person). ``reset()`` forgets the tracked
@@ -181,7 +184,7 @@ class PersonSegmenter(Closing):
     """
 
     def __init__(self, selfie, prior=None, mode: RunningMode = RunningMode.VIDEO, *, prior_every_frames: int = 5,
-                 prior_rate_hz: float = 3.0, out_scale: float = 0.5, margin: float = 0.2, keep_fraction: float = 0.3, prior_weight: float = 0.5):  # fmt: skip
+                 prior_rate_hz: float = 3.0, out_scale: float = 0.5, margin: float = 0.2, keep_fraction: float = 0.3, prior_weight: float = 0.67, follow: bool = True):  # fmt: skip
         self.selfie = selfie
         self.prior = prior
         self.mode = mode
@@ -190,47 +193,74 @@ class PersonSegmenter(Closing):
         self.margin = margin
         self.keep_fraction = keep_fraction
         self.prior_weight = prior_weight
+        self.follow = follow
         self._thread = _PriorThread(prior, prior_rate_hz) if prior is not None and mode is RunningMode.LIVE else None
         self.reset()
 
     def reset(self) -> None:
         self._count = 0
         self._prior_mask: np.ndarray | None = None
+        self._prior_count = -1
         self._last: np.ndarray | None = None
+        self._moments: dict[int, tuple[float, float, float]] = {}
 
     def _update_prior(self, image: np.ndarray, out_wh: tuple[int, int]) -> None:
+        """Set ``_prior_mask`` (at ``out_wh``) and ``_prior_count`` (the frame it was made from)."""
         if self.prior is None:
             return
         if self._thread is not None:
-            self._thread.offer(image)
-            raw = self._thread.latest()
+            self._thread.offer(image, self._count)
+            raw, count = self._thread.latest()
         elif self.mode is RunningMode.IMAGE or self._count % self.prior_every_frames == 0:
-            raw = self.prior.segment(image)
+            raw, count = self.prior.segment(image), self._count
         else:
             return
-        if raw is not None:
+        if raw is not None and count != self._prior_count:
             self._prior_mask = cv2.resize(raw, out_wh, interpolation=cv2.INTER_LINEAR)
+            self._prior_count = count
 
     def segment(self, image: np.ndarray) -> np.ndarray:
         H, W = image.shape[:2]
         out_wh = (max(1, round(W * self.out_scale)), max(1, round(H * self.out_scale)))
         self._update_prior(image, out_wh)
+        count = self._count
         self._count += 1
         prior = self._prior_mask
         if prior is not None and prior.shape != (out_wh[1], out_wh[0]):
             prior = self._prior_mask = None
-        guide = prior if prior is not None else self._last
+        fresh = prior is not None and self._prior_count == count
+        guide = prior if fresh or self._last is None else self._last
         box = person_box(guide, keep_fraction=self.keep_fraction) if guide is not None else None
         if box is None:
             mask = cv2.resize(self.selfie.segment(image), out_wh, interpolation=cv2.INTER_LINEAR)
         else:
             mask = self._crop_segment(image, box, out_wh)
+        if self.follow and self.mode is not RunningMode.IMAGE:
+            self._remember(mask, count)
         if prior is not None:
+            prior = self._follow(prior, count)
             w = self.prior_weight
             cv2.addWeighted(mask, 1.0 - w, prior, w, 0.0, dst=mask)
         mask = keep_large_components(mask, keep_fraction=self.keep_fraction)
         self._last = mask
         return mask.copy()
+
+    def _remember(self, selfie_mask: np.ndarray, count: int) -> None:
+        """Keep the selfie mask's centroid and area for frame ``count`` (the last 64 frames)."""
+        m = cv2.moments(selfie_mask)
+        if m["m00"] > 1.0:
+            self._moments[count] = (m["m10"] / m["m00"], m["m01"] / m["m00"], m["m00"])
+        self._moments.pop(count - 64, None)
+
+    def _follow(self, prior: np.ndarray, count: int) -> np.ndarray:
+        """The prior moved with the person: shifted by the motion of the selfie mask's centroid
+        since the prior's frame and scaled by the square root of its area ratio (0.85-1.15)."""
+        then, now = self._moments.get(self._prior_count), self._moments.get(count)
+        if not self.follow or then is None or now is None or self._prior_count == count:
+            return prior
+        scale = float(np.clip(np.sqrt(now[2] / then[2]), 0.85, 1.15))
+        affine = np.float32([[scale, 0, now[0] - scale * then[0]], [0, scale, now[1] - scale * then[1]]])
+        return cv2.warpAffine(prior, affine, (prior.shape[1], prior.shape[0]), flags=cv2.INTER_LINEAR)
 
     def _crop_segment(self, image: np.ndarray, box, out_wh: tuple[int, int]) -> np.ndarray:
         """The selfie model on the frame region of ``box`` (output pixels) plus the margin,
