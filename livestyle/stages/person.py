@@ -76,7 +76,7 @@ class FocusedPrior(Closing):
     height; multiples of 32), as :class:`~livestyle.stages.modnet.ModnetMatter`.
     """
 
-    def __init__(self, matter, margin: float = 0.15, keep_fraction: float = 0.3):
+    def __init__(self, matter, margin: float = 0.3, keep_fraction: float = 0.3):
         self.matter = matter
         self.margin = margin
         self.keep_fraction = keep_fraction
