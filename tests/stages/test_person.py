@@ -78,3 +78,38 @@ def test_person_kept_where_the_selfie_model_loses_it(segmenters, composite, modn
     assert baseline < 0.5  # the selfie model loses her
     assert me.iou(alpha, truth) > 0.85
     assert me.boundary_f(alpha, truth) > 0.6
+
+
+class _Fixed:
+    """A stand-in model: a fixed box of confidence ``value`` at ``(h, w)``."""
+
+    def __init__(self, value: float, shape=(36, 64)):
+        self.value, self.shape, self.calls, self.closed = value, shape, 0, False
+
+    def segment(self, image):
+        self.calls += 1
+        m = np.zeros(self.shape, np.float32)
+        m[10:36, 24:40] = self.value
+        return m
+
+    def close(self):
+        self.closed = True
+
+
+def test_live_prior_runs_on_its_own_thread_and_stops_on_close():
+    import time
+
+    selfie, prior = _Fixed(0.0), _Fixed(1.0)
+    seg = PersonSegmenter(selfie, prior, RunningMode.LIVE, prior_rate_hz=50.0)
+    image = np.zeros((72, 128, 3), np.uint8)
+    first = seg.segment(image)  # the prior is not ready yet: the frame loop does not wait
+    assert first.shape == (36, 64)
+    deadline = time.monotonic() + 30.0
+    out = first
+    while out.max() == 0.0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+        out = seg.segment(image)
+    assert out.max() == pytest.approx(seg.prior_weight)  # fused: prior share of a 0 selfie mask
+    thread = seg._thread._thread
+    seg.close()
+    assert not thread.is_alive() and prior.closed and selfie.closed
