@@ -1,0 +1,90 @@
+"""The Ray batch engine: one Ray task per file, on a local Ray instance or a cluster.
+
+Each task asks Ray for ``cpus_per_task`` CPUs and caps its numeric threads to match. A task
+whose worker process or node dies is retried by Ray (``max_retries``); errors inside the file
+come back as failed results and are not retried. Ray is the optional extra ``livestyle[ray]``.
+See https://docs.ray.io/en/latest/ray-core/tasks.html.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable, Iterator
+
+from livestyle.app.batch.task import Task, TaskResult
+from livestyle.errors import BackendNotInstalled, InputError
+
+MAX_RETRIES = 3
+"""Ray's own default for tasks whose worker dies."""
+
+
+def _import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise BackendNotInstalled("--ray needs Ray: pip install 'livestyle[ray]'") from None
+    return ray
+
+
+def _run_in_ray(fn: Callable[[Task], TaskResult], task: Task) -> TaskResult:
+    return fn(task)
+
+
+class RayEngine:
+    """Runs tasks as Ray tasks.
+
+    Args:
+        address: a running cluster's address (``auto``: the one ``ray start`` left on this
+            machine, or ``ray://host:10001``); None starts a local Ray instance for the batch
+            (unless the process already called ``ray.init``).
+        cpus_per_task: CPUs each file asks for (its threads are capped to this).
+
+    Raises (from :meth:`run`):
+        BackendNotInstalled: Ray is not installed.
+        InputError: no Ray cluster at ``address``.
+    """
+
+    name = "ray"
+
+    def __init__(self, address: str | None = None, cpus_per_task: int = 2):
+        self.address = address
+        self.cpus_per_task = cpus_per_task
+        self.threads = cpus_per_task
+        self.ray = _import_ray()
+
+    def _connect(self) -> bool:
+        """Connect (or start a local instance); True if this engine must shut it down."""
+        ray = self.ray
+        if ray.is_initialized():
+            return False
+        import logging
+
+        try:
+            ray.init(address=self.address, logging_level=logging.WARNING, log_to_driver=False)
+        except ConnectionError as err:
+            raise InputError(f"--ray-address {self.address}: no Ray cluster there ({err}); start one with 'ray start --head'") from None
+        return True
+
+    def run(self, fn: Callable[[Task], TaskResult], tasks: Iterable[Task]) -> Iterator[TaskResult]:
+        """Submit every task, then yield results as they finish. A task Ray gave up on (its
+        worker died more than ``MAX_RETRIES`` times) yields a failed result."""
+        ray = self.ray
+        owned = self._connect()
+        waiting: list = []
+        try:
+            remote = ray.remote(_run_in_ray).options(num_cpus=self.cpus_per_task, max_retries=MAX_RETRIES)
+            fn_ref = ray.put(fn)
+            refs = {remote.remote(fn_ref, task): task for task in tasks}
+            waiting = list(refs)
+            while waiting:
+                done, waiting = ray.wait(waiting, num_returns=1)
+                task = refs[done[0]]
+                try:
+                    yield ray.get(done[0])
+                except ray.exceptions.RayError as err:
+                    reason = " ".join(str(err).split())[:300]
+                    yield TaskResult(task, False, 0.0, error=f"Ray task failed after {MAX_RETRIES} retries: {reason}")
+        finally:
+            for ref in waiting:  # interrupted: stop the rest (a cancelled file writes nothing)
+                ray.cancel(ref)
+            if owned:
+                ray.shutdown()

@@ -1,0 +1,89 @@
+"""What a batch worker runs for one file, in any engine: ``livestyle run`` on it, timed, with
+every error turned into a failed :class:`TaskResult`.
+
+This module is imported in fresh worker processes: it imports nothing heavy at the top, so
+:func:`limit_threads` can set the thread counts before numpy, OpenCV or ONNX Runtime load.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+_threads_set: int | None = None
+
+
+@dataclass(frozen=True)
+class Task:
+    """One file to restyle.
+
+    ``input``/``output`` are absolute paths; ``sha256`` is the input's content hash;
+    ``settings`` the settings hash; ``attempt`` counts restarts after a worker died (0 first).
+    """
+
+    index: int
+    input: str
+    output: str
+    sha256: str
+    settings: str
+    max_frames: int | None = None
+    attempt: int = 0
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    """The outcome of one :class:`Task`: ``ok``, wall ``seconds``, ``frames`` written, and a
+    one-line ``error`` when not ok."""
+
+    task: Task
+    ok: bool
+    seconds: float
+    frames: int = 0
+    error: str | None = None
+
+
+def limit_threads(threads: int) -> None:
+    """Cap the worker process's numeric thread pools at ``threads`` (BLAS/OpenMP through the
+    environment, OpenCV's pool directly), so N workers do not oversubscribe the cores. The
+    ONNX Runtime and LiteRT thread counts come from the config (``style.threads``,
+    ``segmenter.threads``) and are left as ``livestyle run`` sets them, so outputs match."""
+    global _threads_set
+    if _threads_set == threads:
+        return
+    for name in THREAD_VARIABLES:
+        os.environ[name] = str(threads)
+    import cv2
+
+    cv2.setNumThreads(threads)
+    _threads_set = threads
+
+
+def _one_line(err: BaseException) -> str:
+    from livestyle.errors import LivestyleError
+
+    text = str(err) if isinstance(err, LivestyleError) else f"{type(err).__name__}: {err}"
+    return " ".join(text.split()) or type(err).__name__
+
+
+def run_task(task: Task, config, threads: int = 1) -> TaskResult:
+    """Restyle ``task.input`` into ``task.output`` as ``livestyle run`` does (atomic output:
+    a temporary file beside it, renamed when complete; a stale one left by a killed worker is
+    removed first).
+
+    Never raises for a bad file: any error (unreadable input, a stage failure, ...) becomes a
+    failed result. ``KeyboardInterrupt`` propagates (the output is not written).
+    """
+    limit_threads(threads)
+    from livestyle.runner import run_file
+    from livestyle.sinks import temp_path
+
+    t0 = time.perf_counter()
+    try:
+        temp_path(Path(task.output)).unlink(missing_ok=True)
+        result = run_file(task.input, task.output, config, max_frames=task.max_frames, progress=False)
+    except Exception as err:  # one bad file must not stop the batch
+        return TaskResult(task, False, time.perf_counter() - t0, error=_one_line(err))
+    return TaskResult(task, True, time.perf_counter() - t0, frames=result.summary.frames_out)
