@@ -1,4 +1,4 @@
-"""Command line: ``livestyle run|models|styles``.
+"""Command line: ``livestyle run|batch|models|styles|bench``.
 
 Errors a user can fix (bad input, missing model, no camera, a bad flag value) print one line,
 ``livestyle: error: ...``, and exit with code 2; no traceback. Every numeric flag is checked
@@ -71,17 +71,7 @@ def _add_run(sub) -> None:
     )
     p.add_argument("--input", "-i", help="video file, image file, or camera (index or device path; default: first camera)")
     p.add_argument("--output", "-o", help="output file (.mp4, .mkv, .mov, or an image extension for an image input)")
-    p.add_argument("--style", "-s", help="style image path or built-in style name (livestyle styles list)")
-    p.add_argument("--strength", type=FINITE, help="style strength in [0, 1] (1 = full style)")
-    p.add_argument("--backend", choices=["onnx", "litert"], help="style transfer runtime (default onnx)")
-    p.add_argument("--style-size", type=int, dest="short_side_px", metavar="PX", help="short side of the stylizer's input in pixels (default 288)")
-    p.add_argument("--segmenter-model", choices=["auto", "general", "landscape"], help="selfie segmentation model")
-    p.add_argument("--refresh-frames", type=int, metavar="N", help="video files: restyle the clean plate every N frames")
-    p.add_argument("--frames", type=_whole(1), metavar="N", help="process only the first N frames")
-    p.add_argument("--strict", action="store_true", help="stop at damaged input instead of concealing the damaged frames")
-    p.add_argument("--config", "-c", metavar="FILE", help="TOML preset (see configs/); flags override it")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    _add_effects(p)
+    _add_render_options(p)
     live = p.add_argument_group("live mode (no --output: camera -> preview window and/or virtual camera)")
     live.add_argument("--live", action="store_true", help="play --input FILE as a live camera: paced at its frame rate, looped")
     live.add_argument("--vcam", action="store_true", default=None, help="send the output to a virtual camera (pyvirtualcam)")
@@ -100,6 +90,21 @@ def _add_run(sub) -> None:
     live.add_argument("--open", action="store_true", default=None, dest="open_panel", help="live: open the control panel in the default browser")
 
 
+def _add_render_options(p) -> None:
+    """The options of ``run`` that decide how a file is restyled (shared with ``batch``)."""
+    p.add_argument("--style", "-s", help="style image path or built-in style name (livestyle styles list)")
+    p.add_argument("--strength", type=FINITE, help="style strength in [0, 1] (1 = full style)")
+    p.add_argument("--backend", choices=["onnx", "litert"], help="style transfer runtime (default onnx)")
+    p.add_argument("--style-size", type=int, dest="short_side_px", metavar="PX", help="short side of the stylizer's input in pixels (default 288)")
+    p.add_argument("--segmenter-model", choices=["auto", "general", "landscape"], help="selfie segmentation model")
+    p.add_argument("--refresh-frames", type=int, metavar="N", help="video files: restyle the clean plate every N frames")
+    p.add_argument("--frames", type=_whole(1), metavar="N", help="process only the first N frames")
+    p.add_argument("--strict", action="store_true", help="stop at damaged input instead of concealing the damaged frames")
+    p.add_argument("--config", "-c", metavar="FILE", help="TOML preset (see configs/); flags override it")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_effects(p)
+
+
 def _add_effects(p) -> None:
     from livestyle.effects import EFFECTS
 
@@ -116,6 +121,24 @@ def _add_effects(p) -> None:
                    help="selfie (default), deeplab (PASCAL VOC classes) or person (selfie on a crop + MODNet prior)")
     g.add_argument("--classes", metavar="LIST", help="deeplab: classes kept out of the effect, e.g. person,car (default person)")
     g.add_argument("--mask", choices=["soft", "hard"], dest="mask_mode", help="soft matte (default) or the seed's binarized mask")
+
+
+def _add_batch(sub) -> None:
+    p = sub.add_parser(
+        "batch",
+        help="restyle many files, with local worker processes or on a Ray cluster",
+        description="Restyle many video and image files into one folder, each as 'livestyle run' would. "
+        "Resumable: a manifest in the output folder lists finished files, and a rerun skips them.",
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="video or image files, or folders of them")
+    p.add_argument("--output-dir", "-d", required=True, metavar="DIR", help="output folder (created if missing); outputs keep the inputs' names")
+    p.add_argument("--pattern", metavar="GLOB", help="in folders, the files matching GLOB (e.g. '**/*.mp4'; default: the videos and images in the folder itself)")
+    p.add_argument("--force", action="store_true", help="restyle files the manifest lists as done too")
+    p.add_argument("--workers", type=_whole(1), metavar="N", help="local engine: worker processes (default: one per two cores)")
+    p.add_argument("--cpus-per-task", type=_whole(1), metavar="N", help="cores each file may use (threads; with --ray the CPUs it asks Ray for; default: local the cores per worker, Ray 2)")
+    p.add_argument("--ray", action="store_true", help="run one Ray task per file (needs livestyle[ray]); without --ray-address on a new local Ray instance")
+    p.add_argument("--ray-address", metavar="ADDR", help="the Ray cluster to use: 'auto' (the one 'ray start' runs here), host:port or ray://host:10001; implies --ray")
+    _add_render_options(p)
 
 
 def _add_models(sub) -> None:
@@ -188,6 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"livestyle {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_run(sub)
+    _add_batch(sub)
     _add_models(sub)
     _add_styles(sub)
     _add_bench(sub)
@@ -279,6 +303,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_batch(args: argparse.Namespace) -> int:
+    from livestyle.app.batch.command import batch_main
+    from livestyle.config import load_config
+
+    return batch_main(args, load_config(args.config, _overrides(args), FLAGS))
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from livestyle.app.models import models_main
 
@@ -295,7 +326,7 @@ def cmd_styles(args: argparse.Namespace) -> int:
     return styles_main("list")
 
 
-COMMANDS = {"run": cmd_run, "models": cmd_models, "styles": cmd_styles, "bench": cmd_bench}
+COMMANDS = {"run": cmd_run, "batch": cmd_batch, "models": cmd_models, "styles": cmd_styles, "bench": cmd_bench}
 
 
 def main(argv: list[str] | None = None) -> int:
