@@ -53,7 +53,7 @@ def expand_inputs(inputs: list[str], output_dir: str | os.PathLike[str], pattern
                 p for p in found
                 if p.is_file() and (pattern or _is_media(p))
                 and not any(part.startswith(".") for part in p.relative_to(root).parts)
-                and out_dir not in p.parents
+                and (out_dir == root or out_dir not in p.parents)
             )  # fmt: skip
             if not files:
                 what = f"files matching {pattern!r}" if pattern else "videos or images"
