@@ -14,7 +14,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, TextIO
+from typing import Iterator, Protocol, TextIO
 
 from livestyle.app.batch.manifest import DONE, FAILED, MANIFEST_NAME, Manifest, Record
 from livestyle.app.batch.plan import expand_inputs, settings_hash
@@ -31,7 +31,11 @@ class Engine(Protocol):
     name: str
     threads: int
 
-    def run(self, fn, tasks: list[Task]): ...
+    def run(self, fn, tasks: list[Task]) -> Iterator[TaskResult | None]:
+        """Yield each task's result as it finishes, and None now and then while waiting."""
+
+    def frames_written(self) -> int:
+        """Frames written so far by all workers."""
 
 
 @dataclass
@@ -157,16 +161,17 @@ def _run_tasks(engine: Engine, config: Config, tasks: list[Task], manifest: Mani
     from tqdm import tqdm
 
     fn = functools.partial(run_task, config=config, threads=engine.threads)
-    frames = 0
     t0 = time.perf_counter()
     with tqdm(total=len(tasks), unit="file", desc=f"batch ({engine.name})", disable=not progress) as bar:
         for result in engine.run(fn, tasks):
-            record = _record(manifest, result)
-            row = report.rows[result.task.index]
-            row.status, row.frames, row.seconds, row.error = record.status, record.frames, record.seconds, record.error
-            frames += result.frames
-            bar.update(1)
-            bar.set_postfix_str(f"{frames / max(time.perf_counter() - t0, 1e-9):.1f} frames/s", refresh=True)
+            if result is not None:
+                record = _record(manifest, result)
+                row = report.rows[result.task.index]
+                row.status, row.frames, row.seconds, row.error = record.status, record.frames, record.seconds, record.error
+                bar.update(1)
+            if progress:
+                frames = engine.frames_written()
+                bar.set_postfix_str(f"{frames} frames, {frames / max(time.perf_counter() - t0, 1e-9):.1f} frames/s", refresh=True)
 
 
 def _short(path: str) -> str:

@@ -22,10 +22,12 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from typing import Callable, Iterable, Iterator
 
-from livestyle.app.batch.task import Task, TaskResult, limit_threads
+from livestyle.app.batch.task import Task, TaskResult, limit_threads, set_frame_counter
 
 RETRIES = 1
 """How many times a file whose worker died is run again."""
+TICK_S = 0.5
+"""How often :meth:`LocalEngine.run` yields None while waiting (to refresh a progress bar)."""
 
 
 def available_cores() -> int:
@@ -60,9 +62,24 @@ def _exit_with_parent(parent_pid: int) -> None:
     threading.Thread(target=watch, name="parent-watchdog", daemon=True).start()
 
 
-def _init_worker(parent_pid: int, threads: int) -> None:
+class SharedCounter:
+    """A frame counter in shared memory, written by one worker, read by the batch process
+    (no lock: one writer, and a kill cannot leave it locked)."""
+
+    def __init__(self, ctx):
+        self.value = ctx.RawValue("q", 0)
+
+    def add(self, frames: int) -> None:
+        self.value.value += frames
+
+    def get(self) -> int:
+        return self.value.value
+
+
+def _init_worker(parent_pid: int, threads: int, counter: SharedCounter) -> None:
     _exit_with_parent(parent_pid)
     limit_threads(threads)
+    set_frame_counter(counter)
 
 
 class LocalEngine:
@@ -74,19 +91,23 @@ class LocalEngine:
     def __init__(self, workers: int | None = None, threads: int | None = None):
         self.workers = workers or default_workers()
         self.threads = threads or max(1, available_cores() // self.workers)
+        self._counters: list[SharedCounter] = []
+
+    def frames_written(self) -> int:
+        """Frames written so far by all workers of the current run."""
+        return sum(c.get() for c in self._counters)
 
     def _slot(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(
-            1,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_init_worker,
-            initargs=(os.getpid(), self.threads),
-        )
+        ctx = multiprocessing.get_context("spawn")
+        counter = SharedCounter(ctx)
+        self._counters.append(counter)
+        return ProcessPoolExecutor(1, mp_context=ctx, initializer=_init_worker, initargs=(os.getpid(), self.threads, counter))
 
-    def run(self, fn: Callable[[Task], TaskResult], tasks: Iterable[Task]) -> Iterator[TaskResult]:
+    def run(self, fn: Callable[[Task], TaskResult], tasks: Iterable[Task]) -> Iterator[TaskResult | None]:
         """Run ``fn`` (a picklable top-level callable) on each task in the workers; yield the
-        results as they finish (in finishing order). A task whose worker died is run once more,
-        then yields a failed result."""
+        results as they finish (in finishing order), and None every TICK_S seconds between
+        them. A task whose worker died is run once more, then yields a failed result."""
+        self._counters = []
         pending = deque(tasks)
         slots: list[ProcessPoolExecutor | None] = [None] * min(self.workers, max(1, len(pending)))
         running: dict[Future, tuple[int, Task]] = {}
@@ -99,7 +120,9 @@ class LocalEngine:
                             slots[i] = self._slot()
                         task = pending.popleft()
                         running[slots[i].submit(fn, task)] = (i, task)
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                done, _ = wait(running, timeout=TICK_S, return_when=FIRST_COMPLETED)
+                if not done:
+                    yield None
                 for future in done:
                     i, task = running.pop(future)
                     try:

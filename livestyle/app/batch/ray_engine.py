@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Callable, Iterable, Iterator
 
-from livestyle.app.batch.task import Task, TaskResult
+from livestyle.app.batch.task import Task, TaskResult, set_frame_counter
 from livestyle.errors import BackendNotInstalled, InputError
 
 MAX_RETRIES = 3
@@ -25,7 +25,36 @@ def _import_ray():
     return ray
 
 
-def _run_in_ray(fn: Callable[[Task], TaskResult], task: Task) -> TaskResult:
+TICK_S = 0.5
+"""How often :meth:`RayEngine.run` yields None while waiting (to refresh a progress bar)."""
+
+
+class _Counter:
+    """An actor adding up the frames all tasks write (for the progress bar)."""
+
+    def __init__(self):
+        self.frames = 0
+
+    def add(self, frames: int) -> None:
+        self.frames += frames
+
+    def get(self) -> int:
+        return self.frames
+
+
+class _ActorCounter:
+    """A :class:`~livestyle.app.batch.task.FrameCounter` that sends to a ``_Counter`` actor
+    without waiting."""
+
+    def __init__(self, actor):
+        self.actor = actor
+
+    def add(self, frames: int) -> None:
+        self.actor.add.remote(frames)
+
+
+def _run_in_ray(fn: Callable[[Task], TaskResult], task: Task, counter) -> TaskResult:
+    set_frame_counter(_ActorCounter(counter))
     return fn(task)
 
 
@@ -50,6 +79,17 @@ class RayEngine:
         self.cpus_per_task = cpus_per_task
         self.threads = cpus_per_task
         self.ray = _import_ray()
+        self._counter = None
+        self._frames = 0
+
+    def frames_written(self) -> int:
+        """Frames written so far by all tasks of the current run (as last reported)."""
+        if self._counter is not None:
+            try:
+                self._frames = self.ray.get(self._counter.get.remote(), timeout=TICK_S)
+            except self.ray.exceptions.GetTimeoutError:
+                pass
+        return self._frames
 
     def _connect(self) -> bool:
         """Connect (or start a local instance); True if this engine must shut it down."""
@@ -64,19 +104,25 @@ class RayEngine:
             raise InputError(f"--ray-address {self.address}: no Ray cluster there ({err}); start one with 'ray start --head'") from None
         return True
 
-    def run(self, fn: Callable[[Task], TaskResult], tasks: Iterable[Task]) -> Iterator[TaskResult]:
-        """Submit every task, then yield results as they finish. A task Ray gave up on (its
-        worker died more than ``MAX_RETRIES`` times) yields a failed result."""
+    def run(self, fn: Callable[[Task], TaskResult], tasks: Iterable[Task]) -> Iterator[TaskResult | None]:
+        """Submit every task, then yield results as they finish, and None every TICK_S seconds
+        between them. A task Ray gave up on (its worker died more than ``MAX_RETRIES`` times)
+        yields a failed result."""
         ray = self.ray
         owned = self._connect()
         waiting: list = []
         try:
             remote = ray.remote(_run_in_ray).options(num_cpus=self.cpus_per_task, max_retries=MAX_RETRIES)
+            self._frames = 0
+            self._counter = ray.remote(num_cpus=0)(_Counter).remote()
             fn_ref = ray.put(fn)
-            refs = {remote.remote(fn_ref, task): task for task in tasks}
+            refs = {remote.remote(fn_ref, task, self._counter): task for task in tasks}
             waiting = list(refs)
             while waiting:
-                done, waiting = ray.wait(waiting, num_returns=1)
+                done, waiting = ray.wait(waiting, num_returns=1, timeout=TICK_S)
+                if not done:
+                    yield None
+                    continue
                 task = refs[done[0]]
                 try:
                     yield ray.get(done[0])
@@ -86,5 +132,9 @@ class RayEngine:
         finally:
             for ref in waiting:  # interrupted: stop the rest (a cancelled file writes nothing)
                 ray.cancel(ref)
+            if self._counter is not None:
+                self.frames_written()
+                ray.kill(self._counter)
+                self._counter = None
             if owned:
                 ray.shutdown()

@@ -11,9 +11,18 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+REPORT_INTERVAL_S = 0.5
 _threads_set: int | None = None
+_frame_counter: "FrameCounter | None" = None
+
+
+class FrameCounter(Protocol):
+    """Where a worker adds the frames it writes, for the batch's progress bar."""
+
+    def add(self, frames: int) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -61,6 +70,33 @@ def limit_threads(threads: int) -> None:
     _threads_set = threads
 
 
+def set_frame_counter(counter: FrameCounter | None) -> None:
+    """Report this process's written frames to ``counter`` (None: nowhere)."""
+    global _frame_counter
+    _frame_counter = counter
+
+
+class _FrameReporter:
+    """Counts frames as they are written; adds them to the counter at most every
+    REPORT_INTERVAL_S seconds, and the rest in :meth:`flush`."""
+
+    def __init__(self, counter: FrameCounter):
+        self.counter = counter
+        self.pending = 0
+        self.sent_at = time.monotonic()
+
+    def __call__(self) -> None:
+        self.pending += 1
+        if time.monotonic() - self.sent_at >= REPORT_INTERVAL_S:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            self.counter.add(self.pending)
+            self.pending = 0
+        self.sent_at = time.monotonic()
+
+
 def _one_line(err: BaseException) -> str:
     from livestyle.errors import LivestyleError
 
@@ -86,4 +122,7 @@ def run_task(task: Task, config, threads: int = 1) -> TaskResult:
         result = run_file(task.input, task.output, config, max_frames=task.max_frames, progress=False)
     except Exception as err:  # one bad file must not stop the batch
         return TaskResult(task, False, time.perf_counter() - t0, error=_one_line(err))
-    return TaskResult(task, True, time.perf_counter() - t0, frames=result.summary.frames_out)
+    frames = result.summary.frames_out
+    if _frame_counter is not None:
+        _frame_counter.add(frames)
+    return TaskResult(task, True, time.perf_counter() - t0, frames=frames)
