@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from livestyle.config import Config
 from livestyle.errors import InputError
@@ -102,6 +103,7 @@ def run_file(
     max_frames: int | None = None,
     progress: bool = True,
     strict: bool = False,
+    on_frame: Callable[[], None] | None = None,
 ) -> FileRunResult:
     """Restyle a video file or an image file into ``output_path``.
 
@@ -110,7 +112,8 @@ def run_file(
     count, rate and size, and its audio stream, and appears at ``output_path`` only when
     complete. A damaged video is decoded around the damage (the result's ``warnings`` say how
     many frames were concealed, or that the file ended early); with ``strict`` damage is an
-    error instead.
+    error instead. ``on_frame`` is called after each output frame is handed to the sink (from
+    the writer thread; for an image, once it is saved), e.g. to count progress.
 
     Raises:
         InputError: bad input, style or output path (one line); with ``strict``, a damaged video.
@@ -125,7 +128,7 @@ def run_file(
     try:
         out = check_output_path(output_path, [input_path, *style_inputs(config)], kind="image" if image_in else "video")
         if image_in:
-            return FileRunResult(out, _run_image(source, out, config))
+            return FileRunResult(out, _run_image(source, out, config, on_frame))
         mode = RunningMode.VIDEO
         processor = make_processor(config, mode)
         info = source.info  # frame_count is already capped at max_frames
@@ -137,13 +140,30 @@ def run_file(
             progress=progress,
             audio_to_video_end=max_frames is not None,
         )
-        summary = Pipeline(source, processor, [sink]).run()
+        sinks = [sink] if on_frame is None else [sink, _FrameCallback(on_frame)]
+        summary = Pipeline(source, processor, sinks).run()
         return FileRunResult(out, summary, source.report.warnings())
     finally:
         source.close()
 
 
-def _run_image(source, out: Path, config: Config) -> RunSummary:
+class _FrameCallback:
+    """A sink that only calls ``on_frame()`` for each frame."""
+
+    def __init__(self, on_frame: Callable[[], None]):
+        self.on_frame = on_frame
+
+    def write(self, frame) -> None:
+        self.on_frame()
+
+    def close(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass
+
+
+def _run_image(source, out: Path, config: Config, on_frame: Callable[[], None] | None = None) -> RunSummary:
     processor = make_processor(config, RunningMode.IMAGE)
     summary = RunSummary(stats=processor.stats)
     try:
@@ -154,4 +174,6 @@ def _run_image(source, out: Path, config: Config) -> RunSummary:
                 summary.frames_out += 1
     finally:
         processor.close()
+    if on_frame is not None:
+        on_frame()
     return summary

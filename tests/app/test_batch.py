@@ -26,7 +26,7 @@ from livestyle.app.batch.plan import expand_inputs, settings_hash
 from livestyle.app.batch.task import Task, TaskResult
 from livestyle.config import load_config
 from livestyle.errors import BackendNotInstalled, InputError
-from livestyle.runner import run_file
+from livestyle.app.run import run_file
 
 CLIPS = {"desk_a.mp4": (0, 10), "desk_b.mp4": (240, 12), "desk_c.mp4": (480, 8)}  # start frame, frames
 WIDTH_PX = 320

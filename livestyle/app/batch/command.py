@@ -116,7 +116,7 @@ def run_batch(
         BackendNotInstalled: the engine's library is missing.
     """
     from livestyle.models import sha256_file
-    from livestyle.runner import style_inputs
+    from livestyle.app.run import style_inputs
 
     t0 = time.perf_counter()
     out_dir = Path(output_dir)

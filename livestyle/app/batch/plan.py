@@ -11,8 +11,8 @@ from pathlib import Path
 from livestyle import __version__
 from livestyle.config import Config
 from livestyle.errors import InputError
-from livestyle.sinks import VIDEO_FORMATS
-from livestyle.sources import IMAGE_EXTENSIONS
+from livestyle.io.sinks import VIDEO_FORMATS
+from livestyle.io.sources import IMAGE_EXTENSIONS
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".mkv", ".m4v", ".avi", ".webm", ".mpg", ".mpeg", ".ts", ".wmv", ".flv"})
 """Extensions a folder expands to (without ``--pattern``)."""

@@ -113,16 +113,17 @@ def run_task(task: Task, config, threads: int = 1) -> TaskResult:
     failed result. ``KeyboardInterrupt`` propagates (the output is not written).
     """
     limit_threads(threads)
-    from livestyle.runner import run_file
-    from livestyle.sinks import temp_path
+    from livestyle.app.run import run_file
+    from livestyle.io.sinks import temp_path
 
+    reporter = _FrameReporter(_frame_counter) if _frame_counter is not None else None
     t0 = time.perf_counter()
     try:
         temp_path(Path(task.output)).unlink(missing_ok=True)
-        result = run_file(task.input, task.output, config, max_frames=task.max_frames, progress=False)
+        result = run_file(task.input, task.output, config, max_frames=task.max_frames, progress=False, on_frame=reporter)
     except Exception as err:  # one bad file must not stop the batch
         return TaskResult(task, False, time.perf_counter() - t0, error=_one_line(err))
-    frames = result.summary.frames_out
-    if _frame_counter is not None:
-        _frame_counter.add(frames)
-    return TaskResult(task, True, time.perf_counter() - t0, frames=frames)
+    finally:
+        if reporter is not None:
+            reporter.flush()
+    return TaskResult(task, True, time.perf_counter() - t0, frames=result.summary.frames_out)
