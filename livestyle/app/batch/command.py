@@ -139,7 +139,8 @@ def run_batch(
             try:
                 digest = sha256_file(src)
             except OSError as err:
-                row.status, row.error = FAILED, f"cannot read: {err.strerror}"
+                row.status, row.error = FAILED, f"{src}: cannot read ({err.strerror}); check its permissions"
+                manifest.append(Record(str(src), "", settings, str(dst), FAILED, 0.0, 0, row.error))
                 continue
             if not force and manifest.is_done(str(src), digest, settings):
                 done = manifest.latest[str(src)]
@@ -175,10 +176,12 @@ def _run_tasks(engine: Engine, config: Config, tasks: list[Task], manifest: Mani
 
 
 def _short(path: str) -> str:
+    """``path`` relative to the current folder if it is inside it."""
     try:
-        return os.path.relpath(path)
+        relative = os.path.relpath(path)
     except ValueError:  # another drive (Windows)
         return path
+    return path if relative.startswith("..") else relative
 
 
 def print_summary(report: BatchReport, manifest_path: Path, out: TextIO = sys.stdout) -> None:
@@ -208,6 +211,9 @@ def make_engine(args) -> Engine:
         if value is not None and value < 1:
             raise InputError(f"{flag} {value}: must be at least 1")
     if args.ray or args.ray_address:
+        if args.workers is not None:
+            raise InputError("--workers is for the local engine; with --ray, Ray runs as many files at once as "
+                             "its CPUs allow (--cpus-per-task each)")
         from livestyle.app.batch.ray_engine import RayEngine
 
         return RayEngine(args.ray_address, args.cpus_per_task or 2)
