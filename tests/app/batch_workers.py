@@ -19,3 +19,11 @@ def dies_first_time(task: Task) -> TaskResult:
 def always_dies(task: Task) -> TaskResult:
     os.kill(os.getpid(), signal.SIGKILL)
     raise AssertionError("unreachable")
+
+
+def dies_unless_marked(task: Task) -> TaskResult:
+    """Kills its worker the first time (when the file ``task.input`` does not exist yet)."""
+    if not os.path.exists(task.input):
+        open(task.input, "w").close()
+        os.kill(os.getpid(), signal.SIGKILL)
+    return TaskResult(task, True, 0.0, frames=1)

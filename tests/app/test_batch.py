@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import pytest
 
-from batch_workers import always_dies, dies_first_time
+from batch_workers import always_dies, dies_first_time, dies_unless_marked
 from conftest import CLIP, PORTRAITS, REPO
 from livestyle.app.batch.command import run_batch
 from livestyle.app.batch.local import LocalEngine
@@ -113,7 +113,7 @@ def test_local_engine_matches_run(media, config, reference, tmp_path):
 @pytest.fixture(scope="module")
 def ray_instance():
     ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'livestyle[ray]')")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
 
@@ -122,6 +122,17 @@ def test_ray_engine_matches_run(ray_instance, media, config, reference, tmp_path
     from livestyle.app.batch.ray_engine import RayEngine
 
     _check_batch(media, config, reference, tmp_path / "out", RayEngine(cpus_per_task=1))
+
+
+def test_ray_retries_a_dead_worker(ray_instance, tmp_path):
+    from livestyle.app.batch.ray_engine import RayEngine
+
+    import batch_workers
+
+    ray_instance.cloudpickle.register_pickle_by_value(batch_workers)  # Ray's workers cannot import tests/
+    task = Task(0, str(tmp_path / "marker"), "", "", "")
+    [result] = [r for r in RayEngine(cpus_per_task=1).run(dies_unless_marked, [task]) if r is not None]
+    assert result.ok and result.frames == 1
 
 
 def _cli(*args: str) -> list[str]:

@@ -63,8 +63,8 @@ class RayEngine:
 
     Args:
         address: a running cluster's address (``auto``: the one ``ray start`` left on this
-            machine, or ``ray://host:10001``); None starts a local Ray instance for the batch
-            (unless the process already called ``ray.init``).
+            machine, ``host:port``, or ``ray://host:10001``); None starts a new local Ray
+            instance for the batch (unless the process already called ``ray.init``).
         cpus_per_task: CPUs each file asks for (its threads are capped to this).
 
     Raises (from :meth:`run`):
@@ -99,7 +99,8 @@ class RayEngine:
         import logging
 
         try:
-            ray.init(address=self.address, logging_level=logging.WARNING, log_to_driver=False)
+            # "local": a new instance, even when a cluster runs on this machine
+            ray.init(address=self.address or "local", logging_level=logging.WARNING, log_to_driver=False)
         except ConnectionError as err:
             raise InputError(f"--ray-address {self.address}: no Ray cluster there ({err}); start one with 'ray start --head'") from None
         return True
