@@ -143,6 +143,26 @@ def _env() -> dict:
     return {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
 
 
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` (Linux /proc; empty elsewhere)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
 def test_killed_batch_resumes(media, reference, tmp_path):
     out = tmp_path / "out"
     inputs = [str(media["folder"] / n) for n in CLIPS] + media["photos"]
@@ -154,9 +174,14 @@ def test_killed_batch_resumes(media, reference, tmp_path):
         assert proc.poll() is None, proc.stderr.read().decode()
         assert time.monotonic() < deadline, "no file finished in 120 s"
         time.sleep(0.01)
+    workers = _children(proc.pid)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     proc.stderr.close()
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in workers):  # they exit with the batch
+        assert time.monotonic() < deadline, f"worker processes {workers} outlived the killed batch"
+        time.sleep(0.05)
     finished = set(Manifest(out).latest)
     assert 1 <= len(finished) < len(inputs)
     for path in out.iterdir():  # every output there is complete
