@@ -226,6 +226,10 @@ def test_plan_names_outputs_and_rejects_clashes(tmp_path, config):
         (tmp_path / name).write_bytes(b"")
     pairs = expand_inputs([str(tmp_path / "a")], tmp_path / "out")
     assert [(s.name, d.name) for s, d in pairs] == [("x.mp4", "x.mp4"), ("y.avi", "y.mp4")]
+    (tmp_path / "a" / "sub").mkdir()
+    (tmp_path / "a" / "sub" / "z.mp4").write_bytes(b"")
+    pairs = expand_inputs([str(tmp_path / "a")], tmp_path / "out", pattern="**/*.mp4")
+    assert [d.relative_to(tmp_path / "out").as_posix() for _, d in pairs] == ["sub/z.mp4", "x.mp4"]
     with pytest.raises(InputError, match="would both write"):
         expand_inputs([str(tmp_path / "a" / "x.mp4"), str(tmp_path / "b" / "x.mp4")], tmp_path / "out")
     with pytest.raises(InputError, match="overwrite"):
