@@ -112,11 +112,12 @@ def run_batch(
 
     Raises:
         InputError: no inputs, a missing input, clashing outputs, an unusable output folder,
-            a style that cannot be read, or another batch running in the same folder.
+            an unreadable style file, or another batch running in the same folder. (Errors
+            that concern every file, such as an unknown style name, fail each file.)
         BackendNotInstalled: the engine's library is missing.
     """
-    from livestyle.models import sha256_file
     from livestyle.app.run import style_inputs
+    from livestyle.models import sha256_file
 
     t0 = time.perf_counter()
     out_dir = Path(output_dir)
