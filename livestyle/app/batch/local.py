@@ -1,12 +1,9 @@
 """The local batch engine: worker processes on this machine.
 
 Each of the N worker slots is a one-process :class:`~concurrent.futures.ProcessPoolExecutor`
-(``spawn`` start method) that starts a fresh process for every file, as ``livestyle run``
-does: a second file restyled in the same process can come out different from ``livestyle
-run``'s (state left by the first run; seen on full-size clips), and the output must be the
-same. When a worker dies (killed, out of memory, a crash in native code) the file it was
-running is known exactly: that slot is replaced by a fresh process and the file is run once
-more; a second death records it as failed. Workers exit when the batch
+(``spawn`` start method), so when a worker dies (killed, out of memory, a crash in native code)
+the file it was running is known exactly: that slot is replaced by a fresh process and the
+file is run once more; a second death records it as failed. Workers exit when the batch
 process dies (a kill of the batch never leaves workers running on; their half-written
 temporary files are removed when the file is run again).
 """
@@ -104,8 +101,7 @@ class LocalEngine:
         ctx = multiprocessing.get_context("spawn")
         counter = SharedCounter(ctx)
         self._counters.append(counter)
-        return ProcessPoolExecutor(1, mp_context=ctx, initializer=_init_worker, initargs=(os.getpid(), self.threads, counter),
-                                   max_tasks_per_child=1)  # a fresh process per file: see the module docstring
+        return ProcessPoolExecutor(1, mp_context=ctx, initializer=_init_worker, initargs=(os.getpid(), self.threads, counter))
 
     def run(self, fn: Callable[[Task], TaskResult], tasks: Iterable[Task]) -> Iterator[TaskResult | None]:
         """Run ``fn`` (a picklable top-level callable) on each task in the workers; yield the

@@ -113,8 +113,7 @@ class RayEngine:
         owned = self._connect()
         waiting: list = []
         try:
-            # max_calls=1: a fresh worker process per file, as in the local engine (same output as `livestyle run`)
-            remote = ray.remote(max_calls=1)(_run_in_ray).options(num_cpus=self.cpus_per_task, max_retries=MAX_RETRIES)
+            remote = ray.remote(_run_in_ray).options(num_cpus=self.cpus_per_task, max_retries=MAX_RETRIES)
             self._frames = 0
             self._counter = ray.remote(num_cpus=0)(_Counter).remote()
             fn_ref = ray.put(fn)
