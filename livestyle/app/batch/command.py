@@ -48,6 +48,7 @@ class Row:
     frames: int = 0
     seconds: float = 0.0
     error: str | None = None
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass
@@ -102,10 +103,12 @@ def run_batch(
     max_frames: int | None = None,
     pattern: str | None = None,
     force: bool = False,
+    strict: bool = False,
     progress: bool = True,
 ) -> BatchReport:
     """Restyle every input (files, or folders of videos and images) into ``output_dir``,
-    each exactly as ``livestyle run`` would (same frames, atomic outputs).
+    each exactly as ``livestyle run`` would (same frames, atomic outputs; ``strict`` as its
+    ``--strict``).
 
     Files the manifest lists as done with the same input sha256 and settings hash are skipped
     (``force`` runs them again). A file that fails is recorded and the others go on.
@@ -125,7 +128,7 @@ def run_batch(
         raise InputError(f"{out_dir}: is not a folder; give a folder for --output-dir")
     pairs = expand_inputs(inputs, out_dir, pattern)
     try:
-        settings = settings_hash(config, max_frames, style_inputs(config))
+        settings = settings_hash(config, max_frames, style_inputs(config), strict)
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise InputError(f"{err.filename}: {err.strerror}") from None
@@ -148,7 +151,7 @@ def run_batch(
                 row.frames, row.seconds = done.frames, done.seconds
                 continue
             dst.parent.mkdir(parents=True, exist_ok=True)
-            tasks.append(Task(index, str(src), str(dst), digest, settings, max_frames))
+            tasks.append(Task(index, str(src), str(dst), digest, settings, max_frames, strict))
         _run_tasks(engine, config, tasks, manifest, report, progress)
     finally:
         if lock is not None:
@@ -170,6 +173,7 @@ def _run_tasks(engine: Engine, config: Config, tasks: list[Task], manifest: Mani
                 record = _record(manifest, result)
                 row = report.rows[result.task.index]
                 row.status, row.frames, row.seconds, row.error = record.status, record.frames, record.seconds, record.error
+                row.warnings = result.warnings
                 bar.update(1)
             if progress:
                 frames = engine.frames_written()
@@ -190,7 +194,8 @@ def print_summary(report: BatchReport, manifest_path: Path, out: TextIO = sys.st
     print(f"{'status':<8} {'frames':>6} {'seconds':>8}  input", file=out)
     for r in report.rows:
         line = f"{r.status:<8} {r.frames:>6} {r.seconds:>8.1f}  {_short(r.input)}"
-        print(line + (f"  ({r.error})" if r.error else ""), file=out)
+        notes = ([r.error] if r.error else []) + [f"warning: {w}" for w in r.warnings]
+        print(line + (f"  ({'; '.join(notes)})" if notes else ""), file=out)
     ran = [r for r in report.rows if r.status != SKIPPED]
     frames = sum(r.frames for r in ran)
     print(
@@ -233,7 +238,8 @@ def batch_main(args, config: Config) -> int:
     try:
         report = run_batch(
             args.inputs, args.output_dir, config, engine,
-            max_frames=args.frames, pattern=args.pattern, force=args.force, progress=not args.no_progress,
+            max_frames=args.frames, pattern=args.pattern, force=args.force, strict=args.strict,
+            progress=not args.no_progress,
         )  # fmt: skip
     except KeyboardInterrupt:
         print(f"livestyle: interrupted; finished files are kept and listed in {Path(args.output_dir) / MANIFEST_NAME}; "

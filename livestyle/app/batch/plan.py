@@ -77,9 +77,9 @@ def expand_inputs(inputs: list[str], output_dir: str | os.PathLike[str], pattern
     return unique
 
 
-def settings_hash(config: Config, max_frames: int | None, extra_files: list[str]) -> str:
+def settings_hash(config: Config, max_frames: int | None, extra_files: list[str], strict: bool = False) -> str:
     """16 hex digits identifying what a file's output depends on besides the input: the whole
-    config, ``max_frames``, the content of the style/background files it reads
+    config, ``max_frames``, ``strict``, the content of the style/background files it reads
     (``extra_files``) and the livestyle version.
 
     Raises:
@@ -90,6 +90,7 @@ def settings_hash(config: Config, max_frames: int | None, extra_files: list[str]
     data = {
         "config": config.model_dump(mode="json"),
         "max_frames": max_frames,
+        "strict": strict,
         "files": {str(Path(p).resolve()): sha256_file(p) for p in extra_files},
         "version": __version__,
     }

@@ -39,19 +39,21 @@ class Task:
     sha256: str
     settings: str
     max_frames: int | None = None
+    strict: bool = False
     attempt: int = 0
 
 
 @dataclass(frozen=True)
 class TaskResult:
-    """The outcome of one :class:`Task`: ``ok``, wall ``seconds``, ``frames`` written, and a
-    one-line ``error`` when not ok."""
+    """The outcome of one :class:`Task`: ``ok``, wall ``seconds``, ``frames`` written, a
+    one-line ``error`` when not ok, and ``livestyle run``'s warnings (concealed damage)."""
 
     task: Task
     ok: bool
     seconds: float
     frames: int = 0
     error: str | None = None
+    warnings: tuple[str, ...] = ()
 
 
 def limit_threads(threads: int) -> None:
@@ -120,10 +122,11 @@ def run_task(task: Task, config, threads: int = 1) -> TaskResult:
     t0 = time.perf_counter()
     try:
         temp_path(Path(task.output)).unlink(missing_ok=True)
-        result = run_file(task.input, task.output, config, max_frames=task.max_frames, progress=False, on_frame=reporter)
+        result = run_file(task.input, task.output, config, max_frames=task.max_frames,
+                          progress=False, strict=task.strict, on_frame=reporter)  # fmt: skip
     except Exception as err:  # one bad file must not stop the batch
         return TaskResult(task, False, time.perf_counter() - t0, error=_one_line(err))
     finally:
         if reporter is not None:
             reporter.flush()
-    return TaskResult(task, True, time.perf_counter() - t0, frames=result.summary.frames_out)
+    return TaskResult(task, True, time.perf_counter() - t0, frames=result.summary.frames_out, warnings=tuple(result.warnings))
