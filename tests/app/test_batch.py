@@ -91,7 +91,7 @@ def _assert_matches(out: Path, reference: dict) -> None:
 
 def _check_batch(media, config, reference, out: Path, engine) -> None:
     inputs = [str(media["folder"]), *media["photos"]]
-    report = run_batch(inputs, out, config, engine, progress=False)
+    report = run_batch(inputs, out, config, engine, progress=True)  # the bar's frame counters too
     status = {Path(r.input).name: r.status for r in report.rows}
     assert status == {**{n: "done" for n in reference}, "corrupt.mp4": "failed"}
     failed = [r for r in report.rows if r.status == "failed"][0]

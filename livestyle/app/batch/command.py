@@ -31,8 +31,9 @@ class Engine(Protocol):
     name: str
     threads: int
 
-    def run(self, fn, tasks: list[Task]) -> Iterator[TaskResult | None]:
-        """Yield each task's result as it finishes, and None now and then while waiting."""
+    def run(self, fn, tasks: list[Task], count_frames: bool = True) -> Iterator[TaskResult | None]:
+        """Yield each task's result as it finishes, and None now and then while waiting;
+        with ``count_frames``, :meth:`frames_written` follows the workers."""
 
     def frames_written(self) -> int:
         """Frames written so far by all workers."""
@@ -168,7 +169,7 @@ def _run_tasks(engine: Engine, config: Config, tasks: list[Task], manifest: Mani
     fn = functools.partial(run_task, config=config, threads=engine.threads)
     t0 = time.perf_counter()
     with tqdm(total=len(tasks), unit="file", desc=f"batch ({engine.name})", disable=not progress) as bar:
-        for result in engine.run(fn, tasks):
+        for result in engine.run(fn, tasks, count_frames=progress):
             if result is not None:
                 record = _record(manifest, result)
                 row = report.rows[result.task.index]

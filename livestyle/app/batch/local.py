@@ -103,10 +103,11 @@ class LocalEngine:
         self._counters.append(counter)
         return ProcessPoolExecutor(1, mp_context=ctx, initializer=_init_worker, initargs=(os.getpid(), self.threads, counter))
 
-    def run(self, fn: Callable[[Task], TaskResult], tasks: Iterable[Task]) -> Iterator[TaskResult | None]:
+    def run(self, fn: Callable[[Task], TaskResult], tasks: Iterable[Task], count_frames: bool = True) -> Iterator[TaskResult | None]:
         """Run ``fn`` (a picklable top-level callable) on each task in the workers; yield the
         results as they finish (in finishing order), and None every TICK_S seconds between
-        them. A task whose worker died is run once more, then yields a failed result."""
+        them. A task whose worker died is run once more, then yields a failed result.
+        (``count_frames`` is ignored: the shared counters cost nothing.)"""
         self._counters = []
         pending = deque(tasks)
         slots: list[ProcessPoolExecutor | None] = [None] * min(self.workers, max(1, len(pending)))

@@ -54,7 +54,7 @@ class _ActorCounter:
 
 
 def _run_in_ray(fn: Callable[[Task], TaskResult], task: Task, counter) -> TaskResult:
-    set_frame_counter(_ActorCounter(counter))
+    set_frame_counter(_ActorCounter(counter) if counter is not None else None)
     return fn(task)
 
 
@@ -105,17 +105,18 @@ class RayEngine:
             raise InputError(f"--ray-address {self.address}: no Ray cluster there ({err}); start one with 'ray start --head'") from None
         return True
 
-    def run(self, fn: Callable[[Task], TaskResult], tasks: Iterable[Task]) -> Iterator[TaskResult | None]:
+    def run(self, fn: Callable[[Task], TaskResult], tasks: Iterable[Task], count_frames: bool = True) -> Iterator[TaskResult | None]:
         """Submit every task, then yield results as they finish, and None every TICK_S seconds
         between them. A task Ray gave up on (its worker died more than ``MAX_RETRIES`` times)
-        yields a failed result."""
+        yields a failed result. ``count_frames``: keep :meth:`frames_written` up to date (an
+        extra actor process)."""
         ray = self.ray
         owned = self._connect()
         waiting: list = []
         try:
             remote = ray.remote(_run_in_ray).options(num_cpus=self.cpus_per_task, max_retries=MAX_RETRIES)
             self._frames = 0
-            self._counter = ray.remote(num_cpus=0)(_Counter).remote()
+            self._counter = ray.remote(num_cpus=0)(_Counter).remote() if count_frames else None
             fn_ref = ray.put(fn)
             refs = {remote.remote(fn_ref, task, self._counter): task for task in tasks}
             waiting = list(refs)
