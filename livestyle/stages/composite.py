@@ -1,6 +1,8 @@
 """Composite stage: the live person over the restyled background.
 
-Vectorized uint8 blending (OpenCV ``blendLinear``); no per-pixel Python.
+Copies where the matte is certain, blends only in the edge band: inside the person the output
+is the frame, far from the person it is the background, and only the few per cent of pixels
+whose alpha is strictly between are computed (vectorized, no per-pixel Python).
 """
 
 from __future__ import annotations
@@ -19,15 +21,25 @@ def check_same(frame: np.ndarray, background: np.ndarray, alpha: np.ndarray) -> 
         raise ValueError(f"alpha: expected {frame.shape[:2]} float32, got {alpha.shape} {alpha.dtype}")
 
 
-_PIXEL = np.dtype((np.void, 3))  # one BGR pixel as a single item, for fast scatter
+_PIXEL = np.dtype((np.void, 3))  # one BGR pixel as a single item, for fast gather and scatter
+
+
+def _gather(image: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """``(N, 3)`` float32: the pixels of an ``(H, W, 3)`` uint8 image at flat indices ``idx``."""
+    return np.take(image.reshape(-1).view(_PIXEL), idx).view(np.uint8).reshape(-1, 3).astype(np.float32)
 
 
 class AlphaCompositor:
     """``out = alpha * frame + (1 - alpha) * background``, with edge decontamination.
 
     ``composite(frame, background, alpha, original=None)``: ``(H, W, 3)`` uint8 BGR twice and
-    ``(H, W)`` float32 alpha in [0, 1] (1 = person, kept from ``frame``); returns ``(H, W, 3)``
-    uint8 BGR.
+    ``(H, W)`` float32 alpha in [0, 1] (1 = person, kept from ``frame``); returns a new
+    ``(H, W, 3)`` uint8 BGR image.
+
+    The output starts as a copy of ``background``; pixels with ``alpha >= high`` are copied
+    from ``frame``; only the edge band (``low <= alpha < high``, a few per cent of a frame) is
+    blended. With the defaults (1/500 from either end) the copies are within one level of the
+    exact blend, and a static 960x540 frame costs about a third of a full-frame blend.
 
     Edge pixels (0 < alpha < 1) mix the person with the *original* background; blended as they
     are, a bright wall shows as a light rim around the person. Given ``original``, an estimate
@@ -35,34 +47,48 @@ class AlphaCompositor:
     new background: the foreground colour is F = (I - (1 - a) P) / a (alpha-matting
     compositing equation, Porter and Duff 1984; as in Smith and Blinn, "Blue screen matting",
     1996), and a F + (1 - a) B = I + (1 - a)(B - P). This form does not amplify errors in P. It
-    is faded in over ``0 < a < ramp`` so that pure background stays exactly ``background``, and
-    computed on the edge band's pixels only.
+    is faded in over ``0 < a < ramp`` so that pure background stays exactly ``background``.
 
     Raises:
         ValueError: shapes or dtypes do not fit (the message gives expected and actual).
     """
 
-    def __init__(self, ramp: float = 0.3):
-        self.ramp = ramp
+    def __init__(self, ramp: float = 0.3, low: float = 0.002, high: float = 0.998):
+        self.ramp, self.low, self.high = ramp, low, high
+        self._band: np.ndarray | None = None  # (H, W) uint8 scratch masks, reused per size
+        self._person: np.ndarray | None = None
 
     def composite(
         self, frame: np.ndarray, background: np.ndarray, alpha: np.ndarray, original: np.ndarray | None = None
     ) -> np.ndarray:
         check_same(frame, background, alpha)
-        out = cv2.blendLinear(frame, background, alpha, 1.0 - alpha)
-        if original is None:
-            return out
-        if original.shape != frame.shape or original.dtype != np.uint8:
+        if original is not None and (original.shape != frame.shape or original.dtype != np.uint8):
             raise ValueError(f"original: expected {frame.shape} uint8, got {original.shape} {original.dtype}")
-        idx = np.flatnonzero((alpha > 0.002) & (alpha < 0.998))  # the edge band: a few % of pixels
-        if idx.size == 0:
+        h, w = alpha.shape
+        if self._band is None or self._band.shape != (h, w):
+            self._band, self._person = np.empty((h, w), np.uint8), np.empty((h, w), np.uint8)
+        out = background.copy()  # handed on to the sinks: a new array per frame
+        cv2.compare(alpha, self.high, cv2.CMP_GE, dst=self._person)
+        cv2.copyTo(frame, self._person, out)
+        cv2.inRange(alpha, self.low, self.high, dst=self._band)
+        pts = cv2.findNonZero(self._band)  # (N, 1, 2) int32 (x, y); cheaper than flatnonzero
+        if pts is None:
             return out
-        a = alpha.reshape(-1)[idx]
-        w = np.clip(a * (1.0 / self.ramp), 0.0, 1.0)
-        w = (w * w * (3.0 - 2.0 * w) * (1.0 - a))[:, None]
-        flat = out.reshape(-1, 3)
-        diff = np.take(frame.reshape(-1, 3), idx, axis=0).astype(np.float32)
-        diff -= np.take(original.reshape(-1, 3), idx, axis=0)
-        fixed = np.clip(np.take(flat, idx, axis=0) + diff * w + 0.5, 0, 255).astype(np.uint8)
-        flat.view(_PIXEL)[idx, 0] = fixed.view(_PIXEL)[:, 0]  # one 3-byte write per pixel
+        pts = pts.reshape(-1, 2)
+        idx = pts[:, 1] * w + pts[:, 0]
+        a = alpha.reshape(-1)[idx][:, None]
+        fg = _gather(frame, idx)
+        res = _gather(background, idx)
+        res -= fg
+        res *= 1.0 - a
+        res += fg  # a F + (1 - a) B
+        if original is not None:
+            wgt = np.clip(a * (1.0 / self.ramp), 0.0, 1.0)
+            wgt = wgt * wgt * (3.0 - 2.0 * wgt) * (1.0 - a)
+            fg -= _gather(original, idx)
+            fg *= wgt
+            res += fg  # + w (I - P)
+        res += 0.5
+        np.clip(res, 0.0, 255.0, out=res)
+        out.reshape(-1).view(_PIXEL)[idx] = res.astype(np.uint8).view(_PIXEL).reshape(-1)
         return out
