@@ -180,6 +180,8 @@ def _add_bench(sub) -> None:
     p.add_argument("--naive", action="store_true", help="also run the seed tutorial's naive pipeline and give the ratio")
     p.add_argument("--naive-threads", type=_whole(1, 64), metavar="N",
                    help="interpreter threads of the naive pipeline (default: the runtime's default, as the tutorial)")
+    p.add_argument("--from-s", type=_number(at_least=0.0), default=0.0, metavar="S",
+                   help="start the file at S seconds (and loop back to it); e.g. a clip's static part")
     p.add_argument("--switch-styles", type=_number(at_least=MIN_SWITCH_S), metavar="S",
                    help=f"realtime: switch to the next style every S seconds (at least {MIN_SWITCH_S}) and report how soon it shows")
     p.add_argument("--json", metavar="FILE", help="write the report as JSON")

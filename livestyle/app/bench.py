@@ -24,7 +24,7 @@ import resource
 import threading
 import time
 from dataclasses import replace
-from itertools import chain, islice, repeat
+from itertools import chain, dropwhile, islice, repeat
 from pathlib import Path
 from typing import Iterator
 
@@ -34,6 +34,7 @@ from livestyle.errors import InputError
 from livestyle.engine.pipeline import Pipeline
 from livestyle.engine.stats import STAGES, Stats
 from livestyle.protocols import Frame, RunningMode, StreamInfo
+from livestyle.timing import ThreadCpu
 
 REPORT_KEYS = (
     "input", "pace", "frames_in", "frames_out", "dropped", "wall_s", "output_fps", "stylize_hz",
@@ -69,15 +70,18 @@ class ResourceMonitor:
         self.period_s = period_s
         self.marks = {m: None for m in marks}
         self.start_mb = self.peak_mb = self.end_mb = rss_mb()
+        self.threads = ThreadCpu()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="livestyle-monitor", daemon=True)
 
     def __enter__(self):
+        self.threads.sample()
         self._cpu0, self._t0 = cpu_seconds(), time.perf_counter()
         self._thread.start()
         return self
 
     def _sample(self) -> None:
+        self.threads.sample()
         now = rss_mb()
         self.peak_mb = max(self.peak_mb, now)
         n = self._frames_out()
@@ -95,20 +99,29 @@ class ResourceMonitor:
         self._sample()
         self.end_mb = rss_mb()
         self.wall_s = time.perf_counter() - self._t0
-        self.cpu_percent = 100.0 * (cpu_seconds() - self._cpu0) / max(self.wall_s, 1e-9)
+        cpu_s = cpu_seconds() - self._cpu0
+        self.cpu_percent = 100.0 * cpu_s / max(self.wall_s, 1e-9)
+        per = self.threads.seconds()
+        per["other"] = max(0.0, cpu_s - sum(per.values()))  # threads that ended between samples
+        self.thread_percent = {
+            name: round(100.0 * sec / max(self.wall_s, 1e-9), 1)
+            for name, sec in sorted(per.items(), key=lambda kv: -kv[1])
+        }
 
 
 class LoopedFile:
-    """A video file as a ``VIDEO`` source of exactly ``frame_count`` frames, looping at the end;
-    indices and timestamps continue across loops."""
+    """A video file as a ``VIDEO`` source of exactly ``frame_count`` frames from ``start_s``
+    seconds on, looping back to ``start_s`` at the end; indices and timestamps continue across
+    loops."""
 
     mode = RunningMode.VIDEO
 
-    def __init__(self, path: str, frame_count: int):
+    def __init__(self, path: str, frame_count: int, start_s: float = 0.0):
         from livestyle.io.sources import VideoFileSource
 
         self._source = VideoFileSource(path)
         self._info = replace(self._source.info, frame_count=frame_count)
+        self._start_ms = 1000.0 * start_s
 
     @property
     def info(self) -> StreamInfo:
@@ -116,7 +129,8 @@ class LoopedFile:
 
     def __iter__(self) -> Iterator[Frame]:
         period_ms = 1000.0 / (self._info.rate_hz or 30.0)
-        frames = chain.from_iterable(repeat(self._source))  # every pass re-reads the file
+        passes = (dropwhile(lambda f: f.timestamp_ms < self._start_ms - 0.5, self._source) for _ in repeat(None))
+        frames = chain.from_iterable(passes)  # every pass re-reads the file from start_s
         for i, frame in enumerate(islice(frames, self._info.frame_count)):
             yield replace(frame, index=i, timestamp_ms=i * period_ms, pts=None)
 
@@ -163,10 +177,10 @@ def _marks(frames: int) -> list[int]:
     return list(range(1000, max(frames, 1000) + 1, 1000))
 
 
-def _run_max(path: str, frames: int, config: Config, stats: Stats):
+def _run_max(path: str, frames: int, config: Config, stats: Stats, from_s: float = 0.0):
     from livestyle.app.run import make_processor
 
-    source = LoopedFile(path, frames)
+    source = LoopedFile(path, frames, from_s)
     processor = make_processor(config, RunningMode.VIDEO, stats)
     pipeline = Pipeline(source, processor, [NullSink()])
     with ResourceMonitor(lambda: pipeline.summary.frames_out, marks=_marks(frames)) as mon:
@@ -183,12 +197,13 @@ def _switch_styles(session, every_s: float, stop: threading.Event) -> None:
         session.controller.next_style()
 
 
-def _run_realtime(path: str, frames: int, config: Config, stats: Stats, preview: bool, switch_s: float | None):
+def _run_realtime(path: str, frames: int, config: Config, stats: Stats, preview: bool, switch_s: float | None,
+                  from_s: float = 0.0):
     from livestyle.io.camera import CameraSource, FileCamera
     from livestyle.app.live import LiveSession, build_processor, live_config
 
     config = live_config(config)
-    camera = CameraSource(backend=FileCamera(path))
+    camera = CameraSource(backend=FileCamera(path, start_s=from_s))
     processor = build_processor(config, stats)
     session = LiveSession(camera, config, processor=processor, preview=preview, vcam=False, max_frames=frames)
     stop = threading.Event()
@@ -218,6 +233,7 @@ def run_bench(
     config: Config | None = None,
     preview: bool = False,
     switch_styles_s: float | None = None,
+    from_s: float = 0.0,
 ) -> dict:
     """Run the benchmark and return the report (see :data:`REPORT_KEYS`).
 
@@ -234,13 +250,16 @@ def run_bench(
     probe = VideoFileSource(path)  # one-line InputError for a bad file
     file_info = probe.info
     probe.close()
+    duration_s = (file_info.frame_count or 0) / (file_info.rate_hz or 30.0)
+    if from_s < 0 or (duration_s and from_s >= duration_s):
+        raise InputError(f"--from-s {from_s:g}: must be at least 0 and less than the file's {duration_s:.1f} s")
     stats = Stats()
     change_ms: list[float] = []
     if pace == "max":
-        frames_in, frames_out, mon, summary = _run_max(path, frames, config, stats)
+        frames_in, frames_out, mon, summary = _run_max(path, frames, config, stats, from_s)
     else:
         frames_in, frames_out, mon, summary, change_ms = _run_realtime(
-            path, frames, config, stats, preview, switch_styles_s
+            path, frames, config, stats, preview, switch_styles_s, from_s
         )
     wall = max(summary.wall_s, 1e-9)
     output_fps = frames_out / wall
@@ -251,6 +270,7 @@ def run_bench(
         "input": {"path": str(path), "width": file_info.width_px, "height": file_info.height_px,
                   "fps": round(file_info.rate_hz, 3)},
         "pace": pace,
+        "from_s": from_s,
         "frames_in": int(frames_in),
         "frames_out": int(frames_out),
         "dropped": int(frames_in - frames_out),
@@ -260,6 +280,7 @@ def run_bench(
         "latency_ms": _percentiles(stats.latency_ms),
         "stages_ms": {s: _percentiles(stats.stage_ms.get(s, ())) for s in STAGES},
         "cpu_percent": round(mon.cpu_percent, 1),
+        "cpu_percent_threads": mon.thread_percent,
         "rss_mb": {"start": round(mon.start_mb, 1), "peak": round(mon.peak_mb, 1), "end": round(mon.end_mb, 1)},
         **ratio,  # naive_fps, speedup (median of the rounds) and, with --naive, its spread
         # more than the required keys:
@@ -280,7 +301,7 @@ def format_table(report: dict) -> str:
     inp = report["input"]
     lines = [
         f"livestyle bench: {Path(inp['path']).name} {inp['width']}x{inp['height']} @ {inp['fps']} fps, "
-        f"pace {report['pace']}, {report['cpu_count']} cores",
+        f"pace {report['pace']}, from {report['from_s']:g} s, {report['cpu_count']} cores",
         f"{'stage':<12}{'p50 ms':>10}{'p95 ms':>10}",
     ]
     for stage, p in report["stages_ms"].items():
@@ -292,6 +313,9 @@ def format_table(report: dict) -> str:
         f"{report['dropped']} dropped, {report['wall_s']:.1f} s)",
         f"stylizer     {report['stylize_hz']:.2f} Hz  ({report['stylize_refreshes']} restyles)",
         f"cpu          {report['cpu_percent']:.0f} %  (100 % = one core)",
+        "cpu by thread " + ", ".join(
+            f"{name.removeprefix('livestyle-')} {pct:.1f} %" for name, pct in report["cpu_percent_threads"].items() if pct >= 0.05
+        ),
         f"memory       {report['rss_mb']['start']:.0f} -> peak {report['rss_mb']['peak']:.0f} -> "
         f"{report['rss_mb']['end']:.0f} MiB",
     ]
@@ -336,7 +360,7 @@ def bench_main(args, config: Config) -> int:
             raise InputError(f"{target}: folder {target.parent} does not exist; create it first")
     report = run_bench(
         args.input, frames=args.frames, pace=args.pace, naive=args.naive, naive_threads=args.naive_threads,
-        config=config, preview=preview, switch_styles_s=args.switch_styles,
+        config=config, preview=preview, switch_styles_s=args.switch_styles, from_s=args.from_s,
     )
     print(format_table(report))
     if args.json:

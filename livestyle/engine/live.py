@@ -43,8 +43,8 @@ class _Command:
 class LiveFrameProcessor(FrameProcessor):
     """:class:`~livestyle.engine.processor.FrameProcessor` for live mode, with style changes.
 
-    The base class's live schedule restyles the newest clean plate whenever the stylizer is
-    idle, at most ``plate.style_rate_hz`` times a second. This class adds, all on the
+    The base class's live schedule restyles the newest clean plate when it changed enough to
+    be seen and the stylizer is idle, at most ``plate.style_rate_hz`` times a second. This class adds, all on the
     processor thread:
 
     * :meth:`request` queues a change (style name, strength, effect on/off, or a ready-built
@@ -200,11 +200,13 @@ class LiveFrameProcessor(FrameProcessor):
                 self.quick_restyles += 1
             self._fresh_from = st.refreshes_submitted
             self._awaiting_full = True
+            self._last_thumb = self.plate.thumbnail()  # later checks compare with this plate
             if self.worker.submit(st.refreshes_submitted, plate, block=False):
                 st.refreshes_submitted += 1
                 st.last_submit_s = time.perf_counter()
             else:
                 st.last_submit_s = 0.0  # as soon as the worker is idle
+                self._last_thumb = None  # and whatever the plate looks like then
         super()._schedule_live()
 
     def process(self, frame: Frame) -> Frame:

@@ -26,6 +26,10 @@ from livestyle.stages.plate import CleanPlate, CrossFader, LocalRefresh
 from livestyle.stages.stylize import transfer_size
 
 
+LIVE_CHECK_S = 0.1
+"""Live mode: how often (seconds) an idle stylizer's plate is checked for a change."""
+
+
 @dataclass
 class ScheduleState:
     refreshes_submitted: int = 0
@@ -97,6 +101,7 @@ class FrameProcessor:
         po = config.plate
         self.local = LocalRefresh(po.change_low, po.change_high, po.local_refresh)
         self._last_thumb: np.ndarray | None = None
+        self._next_check_s = 0.0
         self.rate = AdaptiveRate(config.plate.style_rate_hz)
         self._original: tuple = (None, None)  # (small plate, the same at frame size)
         self._last_capture_ns = 0
@@ -153,12 +158,20 @@ class FrameProcessor:
             self.state.refreshes_shown += 1
 
     def _schedule_live(self) -> None:
-        """Restyle the newest plate whenever the worker is idle, at most ``style_rate_hz``."""
+        """Restyle the newest plate when it changed enough to be seen (:meth:`_plate_changed`,
+        as in video files) and the worker is idle, at most ``style_rate_hz`` times a second;
+        a still background is not restyled at all. The check itself runs at most every
+        ``LIVE_CHECK_S`` seconds."""
         now = time.perf_counter()
-        if self.worker.idle and now - self.state.last_submit_s >= self.rate.period_s:
-            if self.worker.submit(self.state.refreshes_submitted, self.plate.snapshot(), block=False):
-                self.state.refreshes_submitted += 1
-                self.state.last_submit_s = now
+        if (self.worker.idle and now - self.state.last_submit_s >= self.rate.period_s
+                and now >= self._next_check_s):
+            self._next_check_s = now + LIVE_CHECK_S
+            if self._plate_changed():
+                if self.worker.submit(self.state.refreshes_submitted, self.plate.snapshot(), block=False):
+                    self.state.refreshes_submitted += 1
+                    self.state.last_submit_s = now
+                else:
+                    self._last_thumb = None  # not submitted: check again next time
         result = self.worker.poll()
         if result is not None:
             self._show_live(*result)

@@ -19,6 +19,7 @@ import re
 import sys
 import threading
 import time
+from itertools import chain, dropwhile
 from pathlib import Path
 from typing import Iterator, Protocol, runtime_checkable
 
@@ -185,13 +186,16 @@ class FileCamera:
         path: the video file.
         rate_hz: delivery rate in frames per second (default: the file's rate).
         loop: start again at the end (else :class:`CameraEnded` is raised).
+        start_s: play from this many seconds into the file (also after each loop); the
+            frames before it are decoded and skipped when the camera opens.
 
     Raises:
         InputError: the file is missing or not a readable video (at construction).
         DeviceError: from ``open`` while vanished.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, rate_hz: float | None = None, loop: bool = True):
+    def __init__(self, path: str | os.PathLike[str], *, rate_hz: float | None = None, loop: bool = True,
+                 start_s: float = 0.0):
         from livestyle.io.sources import VideoFileSource
 
         self.path = Path(path)
@@ -201,6 +205,7 @@ class FileCamera:
         self._size = (info.width_px, info.height_px)
         self._rate = float(rate_hz or info.rate_hz or DEFAULT_RATE_HZ)
         self.loop = loop
+        self.start_ms = 1000.0 * max(0.0, start_s)
         self._frames: Iterator[Frame] | None = None
         self._gone = threading.Event()
         self._next_due = 0.0
@@ -224,8 +229,17 @@ class FileCamera:
         if self._source is None:
             raise DeviceError(f"{self.name}: closed")
         if self._frames is None:
-            self._frames = iter(self._source)
+            self._frames = self._from_start()
         self._next_due = time.perf_counter()
+
+    def _from_start(self) -> Iterator[Frame]:
+        """The file's frames from ``start_s`` on (the first one decoded here, not on a read)."""
+        frames = iter(self._source)
+        if self.start_ms > 0:
+            frames = dropwhile(lambda f: f.timestamp_ms < self.start_ms - 0.5, frames)
+            first = next(frames, None)
+            frames = iter(()) if first is None else chain((first,), frames)
+        return frames
 
     def read(self) -> np.ndarray | None:
         if self._gone.is_set() or self._frames is None:
@@ -241,7 +255,7 @@ class FileCamera:
         except StopIteration:
             if not self.loop:
                 raise CameraEnded(f"{self.name}: end of file") from None
-            self._frames = iter(self._source)
+            self._frames = self._from_start()
             frame = next(self._frames)
         self.frames_read += 1
         return frame.image
