@@ -239,6 +239,11 @@ class LiveOptions(_Options):
       transformer size) at once,
       then the full one (so a change is visible within about 150 ms).
     * ``strength_step``: how much the ``+`` and ``-`` keys change ``style.strength``.
+    * ``matte_skip_psnr_db``: carry the last person matte over (no segmentation, refinement
+      or plate update) while the frame is within this PSNR of the frame it was computed on
+      and no part of it moved much (:class:`~livestyle.engine.gate.MatteGate`); 0 = compute
+      every frame.
+    * ``matte_skip_max``: at most this many frames in a row carry the matte over.
 
     In live mode the transformer runs with ``cores - 1`` threads (at least 1) unless
     ``style.threads`` is set, so the frame loop keeps a core.
@@ -247,6 +252,8 @@ class LiveOptions(_Options):
     mirror: bool = False
     quick_restyle: bool = True
     strength_step: float = Field(0.1, gt=0.0, le=1.0)
+    matte_skip_psnr_db: float = Field(35.0, ge=0.0, le=100.0)
+    matte_skip_max: int = Field(1, ge=1, le=30)
 
 
 class PanelOptions(_Options):

@@ -1,7 +1,7 @@
 """The frame processor: the per-frame work of the processor thread.
 
-Segment (live), refine the alpha matte, update the clean plate, schedule restyling on the
-style worker, composite.
+Segment (live), refine the alpha matte, update the clean plate (in live mode all three are
+skipped while the frame barely changes), schedule restyling on the style worker, composite.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from livestyle.config import Config
+from livestyle.engine.gate import MatteGate
 from livestyle.engine.rate import AdaptiveRate
 from livestyle.engine.stats import Stats, Timer
 from livestyle.engine.worker import StyleWorker
@@ -104,6 +105,9 @@ class FrameProcessor:
         self._next_check_s = 0.0
         self.rate = AdaptiveRate(config.plate.style_rate_hz)
         self._original: tuple = (None, None)  # (small plate, the same at frame size)
+        lo = config.live
+        self.gate = MatteGate(lo.matte_skip_psnr_db, max_skip=lo.matte_skip_max) if (
+            mode is RunningMode.LIVE and lo.matte_skip_psnr_db > 0) else None
         self._last_capture_ns = 0
 
     # -- wiring -------------------------------------------------------------------------
@@ -199,16 +203,19 @@ class FrameProcessor:
     def _process(self, frame: Frame) -> Frame:
         image = frame.image
         st = self.stats
-        mask = frame.meta.pop("mask", None)  # precomputed by the pipeline's segment thread
-        if mask is None:
-            with Timer(st, "segment"):
-                mask = self.segmenter.segment(image)
         per_frame = getattr(self.stylizer, "per_frame", False)
-        with Timer(st, "refine"):
-            alpha = self.refiner.refine(mask, image)
-            if not per_frame:  # per-frame effects need no clean plate
-                plate = self._plate_for(image)
-                plate.update(image, self.refiner.last_confidence)
+        mask = frame.meta.pop("mask", None)  # precomputed by the pipeline's segment thread
+        if self._carry_over(image, mask):
+            alpha, plate = self.last_alpha, self.plate  # the frame barely changed: so did both
+        else:
+            if mask is None:
+                with Timer(st, "segment"):
+                    mask = self.segmenter.segment(image)
+            with Timer(st, "refine"):
+                alpha = self.refiner.refine(mask, image)
+                if not per_frame:  # per-frame effects need no clean plate
+                    plate = self._plate_for(image)
+                    plate.update(image, self.refiner.last_confidence)
         self.last_alpha = alpha
         if self.stylizer is None:
             return replace(frame, image=image)
@@ -237,6 +244,16 @@ class FrameProcessor:
             background = self.fader.frame(size)
             out = self.compositor.composite(image, background, keep, self._original_background(size))
         return replace(frame, image=out)
+
+    def _carry_over(self, image: np.ndarray, mask: np.ndarray | None) -> bool:
+        """Live mode: whether the last matte (and plate) can stand for this frame's
+        (:class:`~livestyle.engine.gate.MatteGate`)."""
+        if self.gate is None or mask is not None:
+            return False
+        if self.last_alpha is None or self.last_alpha.shape != image.shape[:2]:
+            self.gate.reset()
+        with Timer(self.stats, "gate"):
+            return self.gate.carry_over(image) and self.last_alpha is not None
 
     def _original_background(self, size_px: tuple[int, int]) -> np.ndarray | None:
         """The unstyled plate behind the shown restyling, at frame size (cached per refresh),

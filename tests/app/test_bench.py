@@ -54,8 +54,13 @@ def check_report(r: dict, pace: str, frames: int) -> None:
 
 
 def test_realtime_report(tmp_path):
-    r, table = bench(tmp_path, "--frames", 60, "--switch-styles", 0.6)
+    r, table = bench(tmp_path, "--frames", 60, "--switch-styles", 0.6, "--from-s", 13)
     check_report(r, "realtime", 60)
+    assert r["from_s"] == 13.0
+    threads = r["cpu_percent_threads"]  # CPU per stage thread, and what no thread accounts for
+    assert threads["livestyle-process"] > 0 and threads["livestyle-stylizer"] > 0
+    assert sum(threads.values()) == pytest.approx(r["cpu_percent"], abs=1.0)
+    assert "cpu by thread" in table and "from 13 s" in table
     ch = r["style_change_ms"]  # each style change timed from the key press to the output
     assert ch["count"] >= 1 and 0 < ch["p50"] <= ch["max"]
     assert r["frames_out"] <= 60
@@ -80,6 +85,14 @@ def test_max_pace_report_with_naive(tmp_path):
     assert r["speedup_min"] == min(ratios) <= r["speedup"] <= max(ratios) == r["speedup_max"]
     assert f"median of {len(ratios)} alternating rounds" in table
     assert f"{r['speedup_min']:.1f}-{r['speedup_max']:.1f}x" in table
+
+
+def test_start_beyond_the_clip_is_rejected():
+    proc = subprocess.run(
+        [sys.executable, "-m", "livestyle", "bench", "--input", str(CLIP), "--from-s", "99"],
+        capture_output=True, text=True, cwd=REPO,
+    )
+    assert proc.returncode == 2 and "--from-s 99" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_bad_pace_is_rejected(tmp_path):

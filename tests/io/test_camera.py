@@ -113,6 +113,22 @@ def test_file_camera_without_loop_ends(tmp_path):
     assert 0 < n <= 2000 and cam.frames_read >= 700  # the clip has ~750 frames
 
 
+def test_file_camera_starts_at_start_s_and_loops_back_to_it():
+    from livestyle.io.sources import open_source
+
+    wanted = {f.index: f.image for f in open_source(CLIP, max_frames=701) if f.index in (690, 700)}
+    cam = FileCamera(CLIP, rate_hz=1000.0, start_s=700 / 29.97)  # frame 700 of ~760
+    cam.open()
+    first = cam.read()
+    assert np.array_equal(first, wanted[700])
+    n = 1
+    while not np.array_equal(cam.read(), wanted[700]):  # to the end, then back to frame 700
+        n += 1
+        assert n < 200
+    assert 50 <= n <= 70
+    cam.close()
+
+
 def test_vanished_camera_at_start_is_one_clear_error():
     cam = FileCamera(CLIP)
     cam.vanish()
