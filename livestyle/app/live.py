@@ -8,9 +8,9 @@
 
 Threads (see :mod:`livestyle.engine.pipeline`): the camera's grabber keeps only the newest frame; the
 pipeline's reader hands it on through a one-slot queue (stale frames are dropped); the
-processor segments and composites every frame; the stylizer restyles the clean plate on its own
-thread as often as the CPU allows, capped by ``plate.style_rate_hz``, and the output never
-waits for it; the writer hands frames to the :class:`LiveController` (rates, latencies), the
+processor segments and composites every frame (carrying the matte over while the frame
+barely changes); the stylizer restyles the clean plate on its own thread when it changed enough
+to be seen, at most ``plate.style_rate_hz`` times a second, and the output never waits for it; the writer hands frames to the :class:`LiveController` (rates, latencies), the
 virtual camera (whose sender re-sends at a steady rate) and the preview window, which the
 **main thread** shows and whose keys it handles.
 

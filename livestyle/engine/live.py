@@ -44,8 +44,8 @@ class LiveFrameProcessor(FrameProcessor):
     """:class:`~livestyle.engine.processor.FrameProcessor` for live mode, with style changes.
 
     The base class's live schedule restyles the newest clean plate when it changed enough to
-    be seen and the stylizer is idle, at most ``plate.style_rate_hz`` times a second. This class adds, all on the
-    processor thread:
+    be seen and the stylizer is idle, at most ``plate.style_rate_hz`` times a second. This
+    class adds, all on the processor thread:
 
     * :meth:`request` queues a change (style name, strength, effect on/off, or a ready-built
       effect to switch to) from any thread; it is applied at the start of the next frame, and

@@ -12,7 +12,8 @@ Threads (each joined in ``finally``; bounded queues; a sentinel ends the stream)
 * **stylizer**: restyles clean-plate snapshots (:class:`StyleWorker`). In ``VIDEO`` mode the
   plate is restyled every ``refresh_frames`` frames and each result is shown from a fixed
   later frame on, so the output is deterministic. In ``LIVE`` mode it restyles the newest plate
-  as often as the CPU allows, capped by ``style_rate_hz``, and the output never waits for it;
+  when it changed enough to be seen (not at all while the background is still), at most
+  ``style_rate_hz`` times a second, and the output never waits for it;
   :class:`AdaptiveRate` lengthens its period when the frame loop falls behind and shortens
   it again when there is spare CPU.
 * **writer**: hands output frames to the sinks.
