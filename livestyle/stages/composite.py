@@ -57,6 +57,8 @@ class AlphaCompositor:
         self.ramp, self.low, self.high = ramp, low, high
         self._band: np.ndarray | None = None  # (H, W) uint8 scratch masks, reused per size
         self._person: np.ndarray | None = None
+        self._alpha: np.ndarray | None = None  # the matte the band terms below belong to
+        self._terms: tuple | None = None  # (idx, a, wgt)
 
     def composite(
         self, frame: np.ndarray, background: np.ndarray, alpha: np.ndarray, original: np.ndarray | None = None
@@ -64,27 +66,19 @@ class AlphaCompositor:
         check_same(frame, background, alpha)
         if original is not None and (original.shape != frame.shape or original.dtype != np.uint8):
             raise ValueError(f"original: expected {frame.shape} uint8, got {original.shape} {original.dtype}")
-        h, w = alpha.shape
-        if self._band is None or self._band.shape != (h, w):
-            self._band, self._person = np.empty((h, w), np.uint8), np.empty((h, w), np.uint8)
+        if alpha is not self._alpha:  # the same array again is a live matte carried over
+            self._alpha, self._terms = alpha, self._band_terms(alpha)
         out = background.copy()  # handed on to the sinks: a new array per frame
-        cv2.compare(alpha, self.high, cv2.CMP_GE, dst=self._person)
         cv2.copyTo(frame, self._person, out)
-        cv2.inRange(alpha, self.low, self.high, dst=self._band)
-        pts = cv2.findNonZero(self._band)  # (N, 1, 2) int32 (x, y); cheaper than flatnonzero
-        if pts is None:
+        if self._terms is None:
             return out
-        pts = pts.reshape(-1, 2)
-        idx = pts[:, 1] * w + pts[:, 0]
-        a = alpha.reshape(-1)[idx][:, None]
+        idx, a, wgt = self._terms
         fg = _gather(frame, idx)
         res = _gather(background, idx)
         res -= fg
         res *= 1.0 - a
         res += fg  # a F + (1 - a) B
         if original is not None:
-            wgt = np.clip(a * (1.0 / self.ramp), 0.0, 1.0)
-            wgt = wgt * wgt * (3.0 - 2.0 * wgt) * (1.0 - a)
             fg -= _gather(original, idx)
             fg *= wgt
             res += fg  # + w (I - P)
@@ -92,3 +86,21 @@ class AlphaCompositor:
         np.clip(res, 0.0, 255.0, out=res)
         out.reshape(-1).view(_PIXEL)[idx] = res.astype(np.uint8).view(_PIXEL).reshape(-1)
         return out
+
+    def _band_terms(self, alpha: np.ndarray):
+        """Fills the person mask; returns the edge band's flat indices ``idx``, its ``(N, 1)``
+        alpha ``a`` and decontamination weight ``wgt``, or None for an empty band."""
+        h, w = alpha.shape
+        if self._band is None or self._band.shape != (h, w):
+            self._band, self._person = np.empty((h, w), np.uint8), np.empty((h, w), np.uint8)
+        cv2.compare(alpha, self.high, cv2.CMP_GE, dst=self._person)
+        cv2.inRange(alpha, self.low, self.high, dst=self._band)
+        pts = cv2.findNonZero(self._band)  # (N, 1, 2) int32 (x, y); cheaper than flatnonzero
+        if pts is None:
+            return None
+        pts = pts.reshape(-1, 2)
+        idx = pts[:, 1] * w + pts[:, 0]
+        a = alpha.reshape(-1)[idx][:, None]
+        wgt = np.clip(a * (1.0 / self.ramp), 0.0, 1.0)
+        wgt = wgt * wgt * (3.0 - 2.0 * wgt) * (1.0 - a)
+        return idx, a, wgt

@@ -126,3 +126,20 @@ def test_decontamination_checks_the_original_background():
     f = np.zeros((4, 4, 3), np.uint8)
     with pytest.raises(ValueError, match=r"expected \(4, 4, 3\) uint8, got \(4, 5, 3\)"):
         AlphaCompositor().composite(f, f, np.zeros((4, 4), np.float32), original=np.zeros((4, 5, 3), np.uint8))
+
+
+def test_a_carried_over_matte_gives_what_a_fresh_one_gives(pair):
+    """The band is found once per alpha array; the same array with new frames (a live matte
+    carried over) must composite exactly as a new array with the same values would."""
+    frame, background = pair
+    alpha = np.zeros((SIZE[1], SIZE[0]), np.float32)
+    cv2.ellipse(alpha, (160, 120), (60, 90), 0, 0, 360, 1.0, -1)
+    alpha = cv2.GaussianBlur(alpha, (0, 0), 4.0)  # a soft edge band
+    original = cv2.GaussianBlur(background, (0, 0), 3.0)
+    c = AlphaCompositor()
+    c.composite(frame, background, alpha, original)
+    for shift in (1, 5):
+        moved = np.roll(frame, shift, axis=1)  # the next frames: the person moved a little
+        again = c.composite(moved, background, alpha, original)
+        fresh = AlphaCompositor().composite(moved, background, alpha.copy(), original)
+        assert np.array_equal(again, fresh)
