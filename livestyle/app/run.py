@@ -118,9 +118,10 @@ def run_file(
     image_in = is_image_path(input_path)
     source = open_source(input_path, max_frames=max_frames, strict=strict)
     try:
-        out = check_output_path(output_path, [input_path, *style_inputs(config)], kind="image" if image_in else "video")
+        inputs = [input_path, *style_inputs(config)]
+        out = check_output_path(output_path, inputs, kind="image" if image_in else "video")
         if image_in:
-            return FileRunResult(out, _run_image(source, out, config))
+            return FileRunResult(out, _run_image(source, out, config, inputs))
         mode = RunningMode.VIDEO
         processor = make_processor(config, mode)
         info = source.info  # frame_count is already capped at max_frames
@@ -131,18 +132,23 @@ def run_file(
             audio_from=input_path if info.has_audio else None,
             progress=progress,
             audio_to_video_end=max_frames is not None,
+            inputs=inputs,
         )
-        summary = Pipeline(source, processor, [sink]).run()
+        try:
+            summary = Pipeline(source, processor, [sink]).run()
+        except BaseException:
+            sink.abort()  # also when stopped before the pipeline took charge of the sink
+            raise
         return FileRunResult(out, summary, source.report.warnings())
     finally:
         source.close()
 
 
-def _run_image(source, out: Path, config: Config) -> RunSummary:
+def _run_image(source, out: Path, config: Config, inputs: list[str]) -> RunSummary:
     processor = make_processor(config, RunningMode.IMAGE)
     summary = RunSummary(stats=processor.stats)
     try:
-        with open_sink(out, source.info) as sink:  # aborted (nothing written) on an exception
+        with open_sink(out, source.info, inputs=inputs) as sink:  # aborted (nothing written) on an exception
             for frame in source:
                 summary.frames_in += 1
                 sink.write(processor.process(frame))
