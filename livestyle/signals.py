@@ -151,5 +151,6 @@ def deferred() -> Iterator[None]:
 
 
 def _reset_for_tests() -> None:
-    global _received, _pending
-    _received, _pending = None, False
+    """Forget signals and installation (the caller restores the handlers it replaced)."""
+    global _received, _pending, _installed
+    _received, _pending, _installed = None, False, False

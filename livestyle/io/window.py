@@ -31,7 +31,8 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from livestyle.errors import DeviceError
+from livestyle.atomic import describe_os_error, write_atomic
+from livestyle.errors import DeviceError, LivestyleError
 from livestyle.timing import RateMeter
 from livestyle.protocols import Frame
 
@@ -363,16 +364,25 @@ class PreviewWindow:
             image = np.clip(frame.meta["alpha"] * 255.0 + 0.5, 0, 255).astype(np.uint8)
         if self.mirror:
             image = cv2.flip(image, 1)
-        self.snapshot_dir.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")[:-3]
         path = self.snapshot_dir / f"livestyle-{stamp}.png"
+        for n in range(2, 100):  # never over an existing file (an input, an earlier snapshot)
+            if not os.path.lexists(path):
+                break
+            path = self.snapshot_dir / f"livestyle-{stamp}-{n}.png"
         ok, data = cv2.imencode(".png", image)
         if not ok:
             log.error("snapshot: PNG encoding failed")
             return None
-        tmp = path.with_name("." + path.name + ".tmp")
-        tmp.write_bytes(data.tobytes())
-        os.replace(tmp, path)
+        try:  # a failed snapshot is reported and the session goes on
+            self.snapshot_dir.mkdir(parents=True, exist_ok=True)
+            write_atomic(path, data.tobytes())
+        except OSError as err:
+            log.error("snapshot: %s", describe_os_error(err, path))
+            return None
+        except LivestyleError as err:
+            log.error("snapshot: %s", err)
+            return None
         self.snapshots.append(path)
         print(f"snapshot: {path}", file=sys.stderr, flush=True)
         return path
