@@ -28,7 +28,7 @@ pytestmark = pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="
 
 DRIVER = """
 import sys
-from livestyle.vcam import register_recording_backend
+from livestyle.io.vcam import register_recording_backend
 register_recording_backend("recording")
 from livestyle.cli import main
 sys.exit(main(sys.argv[1:]))
