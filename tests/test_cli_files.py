@@ -279,3 +279,9 @@ def test_cache_dir_that_is_a_file(tmp_path):
                      env={"LIVESTYLE_CACHE_DIR": str(cache)})  # fmt: skip
     assert_clean_error(proc, "LIVESTYLE_CACHE_DIR", str(cache))
     assert listing(tmp_path) == ["cache"]
+
+
+def test_styles_add_into_a_read_only_folder(mount):
+    ro = mount("data", "ro,size=1m")
+    proc = livestyle("styles", "add", STARRY, "--name", "mine", env={"LIVESTYLE_DATA_DIR": str(ro)})
+    assert_clean_error(proc, str(ro / "styles"), "read-only", "nothing was written")
