@@ -80,11 +80,13 @@ def _main_thread() -> bool:
 
 def install() -> None:
     """Handle SIGINT, SIGTERM and SIGHUP for the rest of the process (the CLI calls this
-    first). Must be called from the main thread."""
+    first), except those the process was started with ignored (``nohup`` ignores SIGHUP).
+    Must be called from the main thread."""
     global _installed, _received, _pending
     _received, _pending = None, False  # a new command starts
     for sig in STOP_SIGNALS:
-        signal.signal(sig, _handler)
+        if signal.getsignal(sig) is not signal.SIG_IGN:  # ignored on purpose (nohup): keep it so
+            signal.signal(sig, _handler)
     _installed = True
 
 
@@ -114,7 +116,10 @@ def graceful(stop: Callable[[], None]) -> Iterator[None]:
         yield
         return
     temporary = not _installed
-    old = {sig: signal.signal(sig, _handler) for sig in STOP_SIGNALS} if temporary else {}
+    old = {}
+    for sig in STOP_SIGNALS if temporary else ():
+        if signal.getsignal(sig) is not signal.SIG_IGN:
+            old[sig] = signal.signal(sig, _handler)
     _stop_callbacks.append(stop)
     try:
         if _received is not None:  # stopped before we got here

@@ -117,3 +117,11 @@ def test_a_signal_in_a_deferred_section_is_raised_at_its_end():
         for s, h in old.items():
             signal.signal(s, h)
         signals._reset_for_tests()
+
+
+def test_nohup_keeps_sighup_ignored():
+    code = ("import signal; signal.signal(signal.SIGHUP, signal.SIG_IGN); from livestyle import signals; "
+            "signals.install(); print(signal.getsignal(signal.SIGHUP) is signal.SIG_IGN, "
+            "signal.getsignal(signal.SIGTERM) is signals._handler)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["True", "True"]
