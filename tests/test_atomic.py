@@ -1,18 +1,16 @@
 """Temporary output files (livestyle.atomic): exclusive creation, stale removal by owner
-process, inputs and symlinks left alone; OS errors in the product's words; stop signals
-deferred during clean-up (livestyle.signals)."""
+process, inputs and symlinks left alone; OS errors in the product's words."""
 
 from __future__ import annotations
 
 import errno
 import os
-import signal
 import subprocess
 import sys
 
 import pytest
 
-from livestyle import atomic, signals
+from livestyle import atomic
 from livestyle.errors import InputError, OutputError
 
 
@@ -98,30 +96,3 @@ def test_write_failure_leaves_nothing(tmp_path, monkeypatch):
     with pytest.raises(OutputError, match="no space left"):
         atomic.write_atomic(tmp_path / "r.json", b"report")
     assert list(tmp_path.iterdir()) == []
-
-
-def test_a_signal_in_a_deferred_section_is_raised_at_its_end():
-    old = {s: signal.getsignal(s) for s in signals.STOP_SIGNALS}
-    try:
-        signals.install()
-        done = []
-        with pytest.raises(signals.Stopped) as info:
-            with signals.deferred():
-                os.kill(os.getpid(), signal.SIGTERM)
-                os.kill(os.getpid(), signal.SIGINT)  # a second signal: ignored
-                done.append("clean-up finished")
-        assert done == ["clean-up finished"]
-        assert info.value.signum == signal.SIGTERM and info.value.exit_code == 143
-        assert signals.received() == signal.SIGTERM
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
-        signals._reset_for_tests()
-
-
-def test_nohup_keeps_sighup_ignored():
-    code = ("import signal; signal.signal(signal.SIGHUP, signal.SIG_IGN); from livestyle import signals; "
-            "signals.install(); print(signal.getsignal(signal.SIGHUP) is signal.SIG_IGN, "
-            "signal.getsignal(signal.SIGTERM) is signals._handler)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.split() == ["True", "True"]
