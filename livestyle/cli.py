@@ -279,6 +279,15 @@ def cmd_styles(args: argparse.Namespace) -> int:
 COMMANDS = {"run": cmd_run, "models": cmd_models, "styles": cmd_styles, "bench": cmd_bench}
 
 
+def _wait_for_threads(timeout_s: float) -> None:
+    """Let threads still finishing their last item (an inference, an encode) end before the
+    interpreter exits: exiting under native code still running crashes (SIGSEGV, abort)."""
+    deadline = time.monotonic() + timeout_s
+    for t in threading.enumerate():
+        if t is not threading.current_thread() and t.daemon and t.name.startswith("livestyle"):
+            t.join(max(0.0, deadline - time.monotonic()))
+
+
 def _stopped() -> int:
     """One line for a stop signal; the exit code is 128 + its number."""
     signum = signals.received() or signal.SIGINT
@@ -288,6 +297,7 @@ def _stopped() -> int:
         print(f"livestyle: {what}; no output written", file=sys.stderr, flush=True)
     except (OSError, ValueError):  # the terminal is gone (SIGHUP)
         pass
+    _wait_for_threads(30.0)
     try:  # output still buffered must not block the exit (a full pipe, a pager that is gone)
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())

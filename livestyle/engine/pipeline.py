@@ -167,7 +167,7 @@ class Pipeline:
         try:
             while True:
                 frame = self._get(self._q_out)
-                if frame is END:
+                if frame is END or self._stop.is_set():  # stopped: what is queued is not written
                     break
                 with Timer(self.stats, "sink"):
                     for sink in self.sinks:

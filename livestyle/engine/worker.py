@@ -87,7 +87,7 @@ class StyleWorker:
                     if self._stop.is_set():
                         return
                     continue
-                if item is END:
+                if item is END or self._stop.is_set():  # stopping: queued plates are dropped
                     return
                 self._busy.set()
                 tag, content = item
