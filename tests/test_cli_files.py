@@ -133,8 +133,8 @@ def test_a_stale_temporary_is_removed_but_a_live_one_is_kept(tmp_path):
         assert writing[0] in left, "the temporary file of a run still writing was removed"
     finally:
         live.send_signal(signal.SIGINT)
-        live.communicate(timeout=60)
-    assert live.returncode == 130
+        _, err = live.communicate(timeout=60)
+    assert live.returncode == 130, err
     assert listing(tmp_path) == ["c.mp4"]
 
 
