@@ -208,8 +208,11 @@ class Pipeline:
             with signals.deferred():
                 if interrupted or self._error is not None:
                     self._stop.set()
+                # Each thread ends after its current item; the sinks are aborted only after the
+                # writer is done (closing a file under an encode in progress would crash).
+                deadline = time.monotonic() + 60.0
                 for t in threads:
-                    t.join(timeout=10)
+                    t.join(timeout=max(0.1, deadline - time.monotonic()))
                 self.processor.close()
                 self.summary.wall_s = time.perf_counter() - t0
                 if self._error is not None or interrupted:

@@ -105,8 +105,8 @@ class StyleWorker:
             self._in.put_nowait(END)
         except queue.Full:
             pass
-        if self._thread.is_alive():
-            self._thread.join(timeout=10)
+        if self._thread.is_alive():  # it ends after the restyle under way
+            self._thread.join(timeout=30)
 
 
 class Stopped(Exception):
