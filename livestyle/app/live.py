@@ -21,8 +21,9 @@ as soon as the stylizer has it. Results of restyles started before the change ar
 thrown away. The time from key press to the first output frame with the new style is logged
 and shown in the overlay.
 
-Ctrl-C (SIGINT), SIGTERM, ``q`` or Esc stop every thread, release the camera and the virtual
-camera, and :func:`run_live` returns 0.
+Ctrl-C (SIGINT), SIGTERM, SIGHUP, ``q`` or Esc stop every thread, release the camera and the
+virtual camera, and :func:`run_live` prints its summary line and returns 0 (128 + the signal
+number after SIGTERM or SIGHUP, with ``stopped by SIGTERM`` in the line).
 """
 
 from __future__ import annotations
@@ -286,7 +287,8 @@ def _setup_logging() -> None:
 
 def run_live(args, config: Config) -> int:
     """``livestyle run`` without ``--output``: a camera (or ``--input FILE --live``) to the
-    preview window and/or the virtual camera. Returns 0 after a clean stop.
+    preview window and/or the virtual camera. Returns 0 after a clean stop (``q``, Ctrl-C, the
+    end), 143 or 129 after SIGTERM or SIGHUP.
 
     Raises:
         DeviceError: no camera (one line that shows how to restyle a file instead), no display
