@@ -196,8 +196,11 @@ class Pipeline:
             self.processor.start(self._stop, self._fail)
             for t in threads:
                 t.start()
+            # Sleep, never join, here: a stop signal raised inside Thread.join() marks the
+            # joined thread as finished while it runs on (CPython 3.11), and the clean-up would
+            # then close the file under the writer (SIGSEGV).
             while any(t.is_alive() for t in threads):
-                threads[-1].join(timeout=0.1)
+                time.sleep(0.02)
                 if self._error is not None:
                     self._stop.set()
         except KeyboardInterrupt as stop:  # also signals.Stopped (SIGTERM, SIGHUP)
