@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from typing import Callable
 
 import numpy as np
@@ -105,8 +106,11 @@ class StyleWorker:
             self._in.put_nowait(END)
         except queue.Full:
             pass
-        if self._thread.is_alive():  # it ends after the restyle under way
-            self._thread.join(timeout=30)
+        # It ends after the restyle under way. Polled, not joined: a stop signal inside
+        # Thread.join() would mark it finished while it runs on (CPython 3.11).
+        deadline = time.monotonic() + 30.0
+        while self._thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
 
 
 class Stopped(Exception):
