@@ -323,6 +323,12 @@ def main(argv: list[str] | None = None) -> int:
             return _stopped()
         print(f"livestyle: error: {err}", file=sys.stderr)
         return err.exit_code
+    except Exception:
+        # A stop signal raised inside a native module's import or callback may come back as
+        # another exception (onnxruntime: "ImportError: initialization failed").
+        if signals.received() is not None:
+            return _stopped()
+        raise
 
 
 if __name__ == "__main__":

@@ -118,14 +118,14 @@ def test_a_stale_temporary_is_removed_but_a_live_one_is_kept(tmp_path):
     _wait_for_temporary(tmp_path, killed)
     killed.kill()
     killed.wait()
-    stale = [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
+    stale = _writing(tmp_path)
     assert len(stale) == 1
     # a run still writing into the same folder
     live = subprocess.Popen([sys.executable, "-m", "livestyle", "run", "-i", str(CLIP), "-o", str(tmp_path / "b.mp4"),
                              "--no-progress"], stderr=subprocess.PIPE, text=True, cwd=REPO)  # fmt: skip
     try:
         _wait_for_temporary(tmp_path, live, besides=stale)
-        writing = [p.name for p in tmp_path.iterdir() if p.name.startswith(".") and p.name not in stale]
+        writing = _writing(tmp_path, besides=stale)
         proc = livestyle("run", "-i", CLIP, "-o", tmp_path / "c.mp4", "--frames", "3", "--no-progress")
         assert proc.returncode == 0, proc.stderr
         left = listing(tmp_path)
@@ -138,9 +138,22 @@ def test_a_stale_temporary_is_removed_but_a_live_one_is_kept(tmp_path):
     assert listing(tmp_path) == ["c.mp4"]
 
 
+def _writing(folder: Path, besides=()) -> list[str]:
+    """Temporary files with data in them (an empty one may be the check that the folder is
+    writable, removed at once)."""
+    found = []
+    for p in folder.iterdir():
+        try:
+            if p.name.startswith(".") and p.name not in besides and p.stat().st_size > 0:
+                found.append(p.name)
+        except FileNotFoundError:
+            pass
+    return found
+
+
 def _wait_for_temporary(folder: Path, proc: subprocess.Popen, besides=()) -> None:
     deadline = time.monotonic() + 120
-    while not [p for p in folder.iterdir() if p.name.startswith(".") and p.name not in besides]:
+    while not _writing(folder, besides):
         assert proc.poll() is None and time.monotonic() < deadline, "the run never started writing"
         time.sleep(0.02)
 

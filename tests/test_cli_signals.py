@@ -66,7 +66,16 @@ def catches(pid: int, sig: int) -> bool:
 
 
 def temporaries(folder: Path) -> list[Path]:
-    return [p for p in folder.iterdir() if p.name.startswith(".")]
+    """Temporary files with data in them (the output being written; an empty one may be the
+    check that the folder is writable)."""
+    found = []
+    for p in folder.iterdir():
+        try:
+            if p.name.startswith(".") and p.stat().st_size > 0:
+                found.append(p)
+        except FileNotFoundError:
+            pass
+    return found
 
 
 def finish(proc: subprocess.Popen, timeout_s: float = 60.0) -> str:
