@@ -1,18 +1,24 @@
 """Command line: ``livestyle run|batch|models|styles|bench``.
 
-Errors a user can fix (bad input, missing model, no camera, a bad flag value) print one line,
-``livestyle: error: ...``, and exit with code 2; no traceback. Every numeric flag is checked
-(whole or finite, in range) before any work starts.
+Errors a user can fix (bad input, missing model, no camera, a bad flag value, an output that
+cannot be written) print one line, ``livestyle: error: ...``, and exit with code 2; no
+traceback. Every numeric flag is checked (whole or finite, in range) before any work starts.
+Ctrl-C, SIGTERM and SIGHUP stop any command (:mod:`livestyle.signals`): nothing is left
+behind, one line, exit code 130, 143 or 129.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import math
+import os
+import signal
 import sys
+import threading
 import time
 
-from livestyle import __version__
+from livestyle import __version__, signals
 from livestyle.errors import InputError, LivestyleError
 
 
@@ -331,17 +337,56 @@ def cmd_styles(args: argparse.Namespace) -> int:
 COMMANDS = {"run": cmd_run, "batch": cmd_batch, "models": cmd_models, "styles": cmd_styles, "bench": cmd_bench}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def _wait_for_threads(timeout_s: float) -> None:
+    """Let threads still finishing their last item (an inference, an encode) end before the
+    interpreter exits: exiting under native code still running crashes (SIGSEGV, abort)."""
+    deadline = time.monotonic() + timeout_s
+    for t in threading.enumerate():
+        if t is not threading.current_thread() and t.daemon and t.name.startswith("livestyle"):
+            t.join(max(0.0, deadline - time.monotonic()))
+
+
+def _stopped() -> int:
+    """One line for a stop signal; the exit code is 128 + its number."""
+    signum = signals.received() or signal.SIGINT
+    signals.ignore_from_now()
+    what = "interrupted" if signum == signal.SIGINT else f"stopped by {signals.signal_name(signum)}"
     try:
-        return COMMANDS[args.command](args)
+        print(f"livestyle: {what}; no output written", file=sys.stderr, flush=True)
+    except (OSError, ValueError):  # the terminal is gone (SIGHUP)
+        pass
+    _wait_for_threads(30.0)
+    try:  # output still buffered must not block the exit (a full pipe, a pager that is gone)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        pass
+    return 128 + signum
+
+
+def main(argv: list[str] | None = None) -> int:
+    if threading.current_thread() is threading.main_thread():
+        signals.install()  # first: a signal at any later moment is handled
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        code = COMMANDS[args.command](args)
+        sys.stdout.flush()  # here, where a stop signal while blocked is still handled
+        return code
+    except KeyboardInterrupt:  # also signals.Stopped: SIGTERM, SIGHUP
+        return _stopped()
     except LivestyleError as err:
+        if signals.received() is not None:
+            return _stopped()
         print(f"livestyle: error: {err}", file=sys.stderr)
         return err.exit_code
-    except KeyboardInterrupt:
-        print("livestyle: interrupted; no output written", file=sys.stderr)
-        return 130
+    except Exception:
+        # A stop signal raised inside a native module's import or callback may come back as
+        # another exception (onnxruntime: "ImportError: initialization failed").
+        if signals.received() is not None:
+            return _stopped()
+        raise
 
 
 if __name__ == "__main__":

@@ -379,6 +379,10 @@ def load_config(
             data = tomllib.loads(p.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise InputError(f"{p}: config file not found; see configs/ for presets") from None
+        except IsADirectoryError:
+            raise InputError(f"{p}: is a folder, not a config file; give a .toml preset (see configs/)") from None
+        except OSError as err:
+            raise InputError(f"{p}: cannot read the config file ({err.strerror or err})") from None
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
             raise InputError(f"{p}: not a valid TOML file ({err})") from None
         build_config(data, source)  # the preset's own errors are the preset's

@@ -48,6 +48,12 @@ class PipelineError(LivestyleError):
         self.stage = stage
         self.cause = cause
         msg = str(cause) if isinstance(cause, LivestyleError) else f"{type(cause).__name__}: {cause}"
-        super().__init__(f"{stage}: {msg}")
+        # An output error names its file and says what to do: the stage adds nothing.
+        super().__init__(msg if isinstance(cause, OutputError) else f"{stage}: {msg}")
         if isinstance(cause, LivestyleError):
             self.exit_code = cause.exit_code
+
+
+class OutputError(LivestyleError):
+    """An output file cannot be written (full disk, read-only file system, permission denied);
+    the message names the target and what to do, and says that nothing was written."""

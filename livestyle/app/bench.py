@@ -28,7 +28,9 @@ from itertools import chain, dropwhile, islice, repeat
 from pathlib import Path
 from typing import Iterator
 
+from livestyle import signals
 from livestyle.app.naive import MIN_ROUNDS, NaiveRounds, alternate_rounds
+from livestyle.atomic import check_target, write_atomic
 from livestyle.config import Config
 from livestyle.errors import InputError
 from livestyle.engine.pipeline import Pipeline
@@ -218,6 +220,8 @@ def _run_realtime(path: str, frames: int, config: Config, stats: Stats, preview:
         stop.set()
         if switcher is not None:
             switcher.join()
+    if result.stopped_by is not None:  # not a finished benchmark: no report
+        raise signals.Stopped(result.stopped_by)
     summary = result.summary
     frames_in = summary.frames_in + camera.skipped  # every frame the camera delivered in time
     return frames_in, summary.frames_out, mon, summary, result.change_ms
@@ -335,18 +339,14 @@ def format_table(report: dict) -> str:
     return "\n".join(lines)
 
 
-def write_json(report: dict, path: str) -> None:
-    """Write the report atomically (temporary file beside it, then rename); the caller has
-    checked the folder (:func:`bench_main`)."""
-    from livestyle.io.sinks import temp_path
+def write_json(report: dict, path: str, inputs=()) -> None:
+    """Write the report atomically (:func:`livestyle.atomic.write_atomic`; never onto one of
+    ``inputs``).
 
-    target = Path(path)
-    tmp = temp_path(target)
-    try:
-        tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+    Raises:
+        InputError, OutputError: the file cannot be written (one line naming it).
+    """
+    write_atomic(path, (json.dumps(report, indent=2) + "\n").encode("utf-8"), inputs)
 
 
 def bench_main(args, config: Config) -> int:
@@ -354,15 +354,14 @@ def bench_main(args, config: Config) -> int:
     from livestyle.io.window import display_problem
 
     preview = args.pace == "realtime" and not args.no_preview and display_problem() is None
-    if args.json:
-        target = Path(args.json)
-        if not target.parent.is_dir():
-            raise InputError(f"{target}: folder {target.parent} does not exist; create it first")
+    inputs = [p for p in (args.input, args.config, config.style.style) if p and Path(p).is_file()]
+    if args.json:  # before the work: a bad report path must not cost a whole benchmark
+        check_target(args.json, inputs)
     report = run_bench(
         args.input, frames=args.frames, pace=args.pace, naive=args.naive, naive_threads=args.naive_threads,
         config=config, preview=preview, switch_styles_s=args.switch_styles, from_s=args.from_s,
     )
     print(format_table(report))
     if args.json:
-        write_json(report, args.json)
+        write_json(report, args.json, inputs)
     return 0

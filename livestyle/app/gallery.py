@@ -6,12 +6,14 @@ one runs the style-prediction network on the user's image.
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
 import numpy as np
 
-from livestyle.errors import InputError
+from livestyle.atomic import describe_os_error, write_atomic
+from livestyle.errors import InputError, OutputError
 from livestyle.stages.styles import all_style_names, builtin_styles, check_name, styles_dir, user_styles
 
 __all__ = ["add_style", "add_style_vector", "all_style_names", "remove_style", "styles_main", "user_styles"]
@@ -31,6 +33,7 @@ def add_style(image: str | os.PathLike[str], name: str, *, backend: str = "onnx"
 
     Raises:
         InputError: bad name, or the image is missing or unreadable.
+        OutputError: the styles folder cannot be written (full, read-only, no permission).
         ModelError: the style-prediction model is missing or corrupt.
     """
     from livestyle.stages.stylize import make_backend, predict_style_vector, read_image
@@ -57,12 +60,13 @@ def add_style_vector(vector: np.ndarray, name: str, *, source: str = "the style 
     if vec.shape != (100,) or not np.all(np.isfinite(vec)):
         raise InputError(f"{source}: the style network gave no usable vector for this image")
     d = styles_dir()
-    d.mkdir(parents=True, exist_ok=True)
-    path = d / f"{name}.npy"
-    tmp = d / f".{name}.tmp.npy"
-    np.save(tmp, vec)
-    os.replace(tmp, path)
-    return path
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OutputError(describe_os_error(err, d / f"{name}.npy")) from None
+    data = io.BytesIO()
+    np.save(data, vec)
+    return write_atomic(d / f"{name}.npy", data.getvalue(), inputs=[source])
 
 
 def remove_style(name: str) -> Path:

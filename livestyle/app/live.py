@@ -21,12 +21,14 @@ as soon as the stylizer has it. Results of restyles started before the change ar
 thrown away. The time from key press to the first output frame with the new style is logged
 and shown in the overlay.
 
-Ctrl-C (SIGINT), SIGTERM, ``q`` or Esc stop every thread, release the camera and the virtual
-camera, and :func:`run_live` returns 0.
+Ctrl-C (SIGINT), SIGTERM, SIGHUP, ``q`` or Esc stop every thread, release the camera and the
+virtual camera, and :func:`run_live` prints its summary line and returns 0 (128 + the signal
+number after SIGTERM or SIGHUP, with ``stopped by SIGTERM`` in the line).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -40,6 +42,7 @@ from typing import Iterator
 import cv2
 import numpy as np
 
+from livestyle import signals
 from livestyle.config import Config
 from livestyle.errors import DeviceError, InputError
 from livestyle.engine.live import LiveController, LiveFrameProcessor
@@ -103,6 +106,7 @@ class LiveResult:
     camera_losses: int = 0
     camera_reconnects: int = 0
     snapshots: list = field(default_factory=list)
+    stopped_by: int | None = None  # the stop signal that ended the session, if any
 
     def line(self) -> str:
         s = self.summary
@@ -211,45 +215,39 @@ class LiveSession:
             PipelineError: a stage failed (camera, processing, a sink).
         """
         thread = threading.Thread(target=self._run_pipeline, name="livestyle-pipeline", daemon=True)
-        old_handlers = {}
-        if handle_signals and threading.current_thread() is threading.main_thread():
-            def on_signal(signum, _frame):
-                if self.pipeline.stopped:  # a second Ctrl-C: give up waiting
-                    raise KeyboardInterrupt
-                log.info("stopping (signal %d)", signum)
-                self.stop()
-
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                old_handlers[sig] = signal.signal(sig, on_signal)
+        # Ctrl-C, SIGTERM, SIGHUP: stop the threads and report (later signals are ignored).
+        stop_signals = signals.graceful(self.stop) if handle_signals else contextlib.nullcontext()
+        stopped_by = None
         timer = threading.Timer(self.duration_s, self.stop) if self.duration_s else None
         t0 = time.perf_counter()
         cv_threads = cv2.getNumThreads()
         cv2.setNumThreads(1)  # OpenCV's own pool would compete with the stylizer's core
-        try:
-            thread.start()
-            if timer is not None:
-                timer.daemon = True
-                timer.start()
-            while thread.is_alive():
+        with stop_signals:
+            try:
+                thread.start()
+                if timer is not None:
+                    timer.daemon = True
+                    timer.start()
+                while thread.is_alive():
+                    if self.window is not None:
+                        if not self.window.pump(0.02) and thread.is_alive():
+                            self.stop()
+                            thread.join(0.05)
+                    else:
+                        thread.join(0.1)
+            finally:
+                self.stop()
+                thread.join(timeout=15)
+                if timer is not None:
+                    timer.cancel()
                 if self.window is not None:
-                    if not self.window.pump(0.02) and thread.is_alive():
-                        self.stop()
-                        thread.join(0.05)
-                else:
-                    thread.join(0.1)
-        finally:
-            self.stop()
-            thread.join(timeout=15)
-            if timer is not None:
-                timer.cancel()
-            if self.window is not None:
-                self.window.destroy()
-            if self.vcam is not None:
-                self.vcam.close()
-            self.source.close()
-            cv2.setNumThreads(cv_threads)
-            for sig, h in old_handlers.items():
-                signal.signal(sig, h)
+                    self.window.destroy()
+                if self.vcam is not None:
+                    self.vcam.close()
+                self.source.close()
+                cv2.setNumThreads(cv_threads)
+                if handle_signals:
+                    stopped_by = signals.received()
         if self._error is not None:
             raise self._error
         summary = self._summary or RunSummary(stats=self.processor.stats)
@@ -267,6 +265,7 @@ class LiveSession:
             camera_losses=getattr(self.source, "losses", 0),
             camera_reconnects=getattr(self.source, "reconnects", 0),
             snapshots=list(self.window.snapshots) if self.window else [],
+            stopped_by=stopped_by,
         )
 
 
@@ -295,7 +294,8 @@ def _setup_logging() -> None:
 
 def run_live(args, config: Config) -> int:
     """``livestyle run`` without ``--output``: a camera (or ``--input FILE --live``) to the
-    preview window and/or the virtual camera. Returns 0 after a clean stop.
+    preview window and/or the virtual camera. Returns 0 after a clean stop (``q``, Ctrl-C, the
+    end), 143 or 129 after SIGTERM or SIGHUP.
 
     Raises:
         DeviceError: no camera (one line that shows how to restyle a file instead), no display
@@ -366,8 +366,15 @@ def _run_session(session: LiveSession, source, config: Config, preview: bool, vc
         file=sys.stderr, flush=True,
     )  # fmt: skip
     result = session.run()
-    print(f"livestyle: {result.line()}", file=sys.stderr, flush=True)
-    return 0
+    by = result.stopped_by
+    if by is None or by == signal.SIGINT:  # Ctrl-C is the usual way to end a live session
+        print(f"livestyle: {result.line()}", file=sys.stderr, flush=True)
+        return 0
+    try:  # SIGTERM, SIGHUP: say so, and exit 128 + the signal number
+        print(f"livestyle: stopped by {signals.signal_name(by)}; {result.line()}", file=sys.stderr, flush=True)
+    except OSError:  # the terminal is gone
+        pass
+    return 128 + by
 
 
 __all__ = [

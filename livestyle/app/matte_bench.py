@@ -18,7 +18,6 @@ metrics are in :mod:`livestyle.stages.matte_eval`.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path

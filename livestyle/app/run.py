@@ -126,9 +126,10 @@ def run_file(
     image_in = is_image_path(input_path)
     source = open_source(input_path, max_frames=max_frames, strict=strict)
     try:
-        out = check_output_path(output_path, [input_path, *style_inputs(config)], kind="image" if image_in else "video")
+        inputs = [input_path, *style_inputs(config)]
+        out = check_output_path(output_path, inputs, kind="image" if image_in else "video")
         if image_in:
-            return FileRunResult(out, _run_image(source, out, config, on_frame))
+            return FileRunResult(out, _run_image(source, out, config, inputs, on_frame))
         mode = RunningMode.VIDEO
         processor = make_processor(config, mode)
         info = source.info  # frame_count is already capped at max_frames
@@ -139,9 +140,14 @@ def run_file(
             audio_from=input_path if info.has_audio else None,
             progress=progress,
             audio_to_video_end=max_frames is not None,
+            inputs=inputs,
         )
         sinks = [sink] if on_frame is None else [sink, _FrameCallback(on_frame)]
-        summary = Pipeline(source, processor, sinks).run()
+        try:
+            summary = Pipeline(source, processor, sinks).run()
+        except BaseException:
+            sink.abort()  # also when stopped before the pipeline took charge of the sink
+            raise
         return FileRunResult(out, summary, source.report.warnings())
     finally:
         source.close()
@@ -163,11 +169,12 @@ class _FrameCallback:
         pass
 
 
-def _run_image(source, out: Path, config: Config, on_frame: Callable[[], None] | None = None) -> RunSummary:
+def _run_image(source, out: Path, config: Config, inputs: list[str],
+               on_frame: Callable[[], None] | None = None) -> RunSummary:
     processor = make_processor(config, RunningMode.IMAGE)
     summary = RunSummary(stats=processor.stats)
     try:
-        with open_sink(out, source.info) as sink:  # aborted (nothing written) on an exception
+        with open_sink(out, source.info, inputs=inputs) as sink:  # aborted (nothing written) on an exception
             for frame in source:
                 summary.frames_in += 1
                 sink.write(processor.process(frame))

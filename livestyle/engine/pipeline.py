@@ -30,6 +30,7 @@ import threading
 import time
 from typing import Callable
 
+from livestyle import signals
 from livestyle.engine.processor import FrameProcessor
 from livestyle.engine.stats import STAGES, RunSummary, Stats, Timer
 from livestyle.engine.worker import END, POLL_S, Stopped
@@ -167,7 +168,7 @@ class Pipeline:
         try:
             while True:
                 frame = self._get(self._q_out)
-                if frame is END:
+                if frame is END or self._stop.is_set():  # stopped: what is queued is not written
                     break
                 with Timer(self.stats, "sink"):
                     for sink in self.sinks:
@@ -191,30 +192,38 @@ class Pipeline:
             stage("process", self._q_seg if self._q_seg is not None else self._q_in, self._q_out, self.processor.process),
             threading.Thread(target=self._write, name="livestyle-writer", daemon=True),
         ]
-        interrupted = False
+        interrupted: KeyboardInterrupt | None = None
         try:
             self.processor.start(self._stop, self._fail)
             for t in threads:
                 t.start()
+            # Sleep, never join, here: a stop signal raised inside Thread.join() marks the
+            # joined thread as finished while it runs on (CPython 3.11), and the clean-up would
+            # then close the file under the writer (SIGSEGV).
             while any(t.is_alive() for t in threads):
-                threads[-1].join(timeout=0.1)
+                time.sleep(0.02)
                 if self._error is not None:
                     self._stop.set()
-        except KeyboardInterrupt:
-            interrupted = True
+        except KeyboardInterrupt as stop:  # also signals.Stopped (SIGTERM, SIGHUP)
+            interrupted = stop
             self._stop.set()
         finally:
-            if interrupted or self._error is not None:
-                self._stop.set()
-            for t in threads:
-                t.join(timeout=10)
-            self.processor.close()
-            self.summary.wall_s = time.perf_counter() - t0
-            if self._error is not None or interrupted:
-                for sink in self.sinks:
-                    sink.abort()
+            # A stop signal during the clean-up waits for its end (threads joined, sinks aborted).
+            with signals.deferred():
+                if interrupted or self._error is not None:
+                    self._stop.set()
+                # Each thread ends after its current item; the sinks are aborted only after the
+                # writer is done (closing a file under an encode in progress would crash).
+                deadline = time.monotonic() + 60.0
+                for t in threads:
+                    t.join(timeout=max(0.1, deadline - time.monotonic()))
+                self.processor.close()
+                self.summary.wall_s = time.perf_counter() - t0
+                if self._error is not None or interrupted:
+                    for sink in self.sinks:
+                        sink.abort()
         if interrupted:
-            raise KeyboardInterrupt
+            raise interrupted
         if self._error is not None:
             stage, err = self._error
             raise PipelineError(stage, err) from err

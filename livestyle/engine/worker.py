@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from typing import Callable
 
 import numpy as np
@@ -87,7 +88,7 @@ class StyleWorker:
                     if self._stop.is_set():
                         return
                     continue
-                if item is END:
+                if item is END or self._stop.is_set():  # stopping: queued plates are dropped
                     return
                 self._busy.set()
                 tag, content = item
@@ -105,8 +106,11 @@ class StyleWorker:
             self._in.put_nowait(END)
         except queue.Full:
             pass
-        if self._thread.is_alive():
-            self._thread.join(timeout=10)
+        # It ends after the restyle under way. Polled, not joined: a stop signal inside
+        # Thread.join() would mark it finished while it runs on (CPython 3.11).
+        deadline = time.monotonic() + 30.0
+        while self._thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
 
 
 class Stopped(Exception):

@@ -1,11 +1,13 @@
 """Frame sinks: H.264 video files (PyAV + libx264) and still images (OpenCV).
 
 A sink takes :class:`~livestyle.protocols.Frame` objects whose ``image`` is the output,
-``(H, W, 3)`` uint8 **BGR**. File sinks write to a temporary file beside the target
-(``.<stem>.livestyle-tmp<ext>``, same folder) and move it onto the target with
-:func:`os.replace` in ``close()``, so the target is either the complete new file or untouched;
-``abort()`` deletes the temporary file. ``close()`` and ``abort()`` are idempotent, and sinks
-are context managers (an exception in the ``with`` block aborts).
+``(H, W, 3)`` uint8 **BGR**. File sinks write to an exclusive temporary file beside the target
+(:mod:`livestyle.atomic`: unique, unpredictable, never through a symlink, stale ones of dead
+runs removed) and move it onto the target with :func:`os.replace` in ``close()``, so the target
+is either the complete new file or untouched; ``abort()`` deletes the temporary file.
+``close()`` and ``abort()`` are idempotent, and sinks are context managers (an exception in
+the ``with`` block aborts). A full disk, a read-only folder or a missing permission is an
+:class:`~livestyle.errors.OutputError` naming the target.
 
 Call :func:`check_output_path` before any processing to fail early on a bad output path.
 
@@ -25,8 +27,10 @@ import av
 import cv2
 import numpy as np
 
+from livestyle import signals
+from livestyle.atomic import check_target, describe_os_error, open_temp, write_atomic
 from livestyle.config import OutputOptions
-from livestyle.errors import InputError
+from livestyle.errors import InputError, OutputError
 from livestyle.protocols import Finishing, Frame, StreamInfo
 from livestyle.io.sources import IMAGE_EXTENSIONS, _av_reason, is_image_path
 from livestyle.io.x264 import x264_options
@@ -60,7 +64,7 @@ def check_output_path(
     Args:
         output: the output file.
         inputs: files the run reads (input video or image, style image, ...); the output must
-            not be any of them.
+            not be any of them (stale temporaries beside the output are removed, never these).
         kind: ``"video"`` or ``"image"`` to require that kind of extension; ``None`` accepts
             either.
 
@@ -70,20 +74,9 @@ def check_output_path(
     Raises:
         InputError: the folder does not exist, the output is a folder, it is the same file as
             an input, or its extension is not supported for ``kind``. One line.
+        OutputError: the folder is read-only or not writable (a temporary file is tried).
     """
-    path = Path(output)
-    folder = path.parent
-    if not folder.is_dir():
-        raise InputError(f"{path}: folder {folder} does not exist; create it first")
-    if path.is_dir():
-        raise InputError(f"{path}: is a folder; give a file name such as {path / ('out' + '.mp4')}")
-    for item in inputs:
-        src = Path(item)
-        same = path.resolve() == src.resolve()
-        if not same and path.exists() and src.exists():
-            same = os.path.samefile(path, src)
-        if same:
-            raise InputError(f"{path}: would overwrite the input {src}; choose another output name")
+    path = check_target(output, inputs, probe=False)
     ext = path.suffix.lower()
     allowed = {
         "video": set(VIDEO_FORMATS),
@@ -95,12 +88,7 @@ def check_output_path(
         raise InputError(
             f"{path}: unsupported extension {ext or '(none)'!r} for {what}; use one of {_extensions(allowed)}"
         )
-    return path
-
-
-def temp_path(target: Path) -> Path:
-    """The temporary file beside ``target``: ``.<stem>.livestyle-tmp<ext>`` (real extension last)."""
-    return target.with_name(f".{target.stem}.livestyle-tmp{target.suffix}")
+    return check_target(path, inputs)
 
 
 def _check_image(image: np.ndarray, shape: tuple[int, ...] | None) -> None:
@@ -136,9 +124,12 @@ class VideoFileSink(Finishing):
         progress: show a tqdm progress bar (total ``info.frame_count``).
         audio_to_video_end: copy audio only up to the end of the last video frame (for runs
             limited to the first N frames); by default the whole audio stream is copied.
+        inputs: files the run reads (never overwritten, never removed as stale temporaries).
 
     Raises:
         InputError: bad target path or extension, unknown preset, unreadable ``audio_from``.
+        OutputError: the target cannot be written (also from ``write`` and ``close``: full
+            disk); nothing is left behind.
         ValueError: ``info`` has no frame rate.
     """
 
@@ -151,10 +142,12 @@ class VideoFileSink(Finishing):
         audio_from: str | os.PathLike[str] | None = None,
         progress: bool = False,
         audio_to_video_end: bool = False,
+        inputs: Iterable[str | os.PathLike[str]] = (),
     ):
         options = options or OutputOptions()
         self._audio_to_video_end = audio_to_video_end
-        self.path = check_output_path(path, kind="video")
+        inputs = [*inputs, *([audio_from] if audio_from is not None else [])]
+        self.path = check_output_path(path, inputs, kind="video")
         if options.preset not in X264_PRESETS:
             raise InputError(
                 f"output.preset {options.preset!r} is not an x264 preset; use one of {', '.join(X264_PRESETS)}"
@@ -171,7 +164,9 @@ class VideoFileSink(Finishing):
         self._time_base = Fraction(*info.time_base) if info.time_base else 1 / rate
         self._keep_pts = info.time_base is not None  # frames' own pts are in this time base
         self._ticks_per_frame = 1 / (rate * self._time_base)
-        self._tmp = temp_path(self.path)
+        self._tmp: Path | None = None
+        self._file = None
+        self._out = None
         self._closed = False
         self._last_pts: int | None = None
         self._audio_in: av.container.InputContainer | None = None
@@ -179,8 +174,10 @@ class VideoFileSink(Finishing):
         self._audio_pending: av.Packet | None = None
         self._bar = None
 
-        self._out = av.open(str(self._tmp), "w", format=VIDEO_FORMATS[self.path.suffix.lower()])
         try:
+            with signals.deferred():  # a stop signal cannot come between creating and remembering
+                self._file, self._tmp = open_temp(self.path)
+            self._out = av.open(self._file, "w", format=VIDEO_FORMATS[self.path.suffix.lower()])
             odd = info.width_px % 2 or info.height_px % 2
             stream = self._out.add_stream("libx264", rate=rate, options=x264_options(options.crf, options.preset))
             stream.width, stream.height = info.width_px, info.height_px
@@ -191,6 +188,9 @@ class VideoFileSink(Finishing):
             stream.codec_context.color_range = 1  # AVCOL_RANGE_MPEG (limited)
             self._video = stream
             self._out_audio = self._open_audio(audio_from) if audio_from is not None else None
+        except OSError as err:
+            self.abort()
+            raise OutputError(describe_os_error(err, self.path)) from None
         except BaseException:
             self.abort()
             raise
@@ -260,9 +260,12 @@ class VideoFileSink(Finishing):
         video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame.image), format="bgr24")
         video_frame.pts = pts
         video_frame.time_base = self._time_base
-        self._out.mux(self._video.encode(video_frame))
-        if self._out_audio is not None:
-            self._mux_audio(pts * self._time_base)
+        try:
+            self._out.mux(self._video.encode(video_frame))
+            if self._out_audio is not None:
+                self._mux_audio(pts * self._time_base)
+        except OSError as err:
+            raise OutputError(describe_os_error(err, self.path)) from None
         self._last_pts = pts
         if self._bar is not None:
             self._bar.update(1)
@@ -287,8 +290,12 @@ class VideoFileSink(Finishing):
                 end = self._last_pts * self._time_base + 1 / self._rate
             self._mux_audio(end)
             self._out.close()
+            self._file.close()
             self._release()
             os.replace(self._tmp, self.path)
+        except OSError as err:
+            self._discard()
+            raise OutputError(describe_os_error(err, self.path)) from None
         except BaseException:
             self._discard()
             raise
@@ -299,12 +306,16 @@ class VideoFileSink(Finishing):
             self._discard()
 
     def _discard(self) -> None:
-        try:
-            self._out.close()
-        except (av.FFmpegError, OSError):
-            pass
-        self._release()
-        self._tmp.unlink(missing_ok=True)
+        with signals.deferred():  # a stop signal cannot cut the clean-up short
+            for done in (self._out, self._file):
+                try:
+                    if done is not None:
+                        done.close()
+                except (av.FFmpegError, OSError, ValueError):
+                    pass
+            self._release()
+            if self._tmp is not None:
+                self._tmp.unlink(missing_ok=True)
 
     def _release(self) -> None:
         self._closed = True
@@ -323,15 +334,18 @@ class ImageSink(Finishing):
     Args:
         path: the target file (.jpg, .png, .bmp, .webp, .tif, ...).
         info: if given, the image must be ``(info.height_px, info.width_px, 3)``.
+        inputs: files the run reads (never overwritten, never removed as stale temporaries).
 
     Raises:
         InputError: bad target path or extension.
+        OutputError: the target cannot be written (also from ``close``: full disk).
     """
 
-    def __init__(self, path: str | os.PathLike[str], info: StreamInfo | None = None):
-        self.path = check_output_path(path, kind="image")
+    def __init__(self, path: str | os.PathLike[str], info: StreamInfo | None = None,
+                 inputs: Iterable[str | os.PathLike[str]] = ()):
+        self._inputs = list(inputs)
+        self.path = check_output_path(path, self._inputs, kind="image")
         self._shape = (info.height_px, info.width_px, 3) if info else None
-        self._tmp = temp_path(self.path)
         self._data: np.ndarray | None = None
         self._closed = False
 
@@ -357,7 +371,7 @@ class ImageSink(Finishing):
 
         Raises:
             ValueError: no frame was written (nothing is saved).
-            OSError: the file cannot be written (the temporary file is removed).
+            OutputError: the file cannot be written (the temporary file is removed).
         """
         if self._closed:
             return
@@ -365,18 +379,12 @@ class ImageSink(Finishing):
         data, self._data = self._data, None
         if data is None:
             raise ValueError(f"{self.path}: no image was written; nothing was saved")
-        try:
-            data.tofile(self._tmp)
-            os.replace(self._tmp, self.path)
-        except BaseException:
-            self._tmp.unlink(missing_ok=True)
-            raise
+        write_atomic(self.path, data.tobytes(), self._inputs)
 
     def abort(self) -> None:
         """Discard the image; nothing is written. Idempotent."""
         self._closed = True
         self._data = None
-        self._tmp.unlink(missing_ok=True)
 
 
 def open_sink(
@@ -394,5 +402,5 @@ def open_sink(
     """
     # Live-mode sinks (virtual camera, preview window) live in livestyle.io.vcam and livestyle.io.window.
     if is_image_path(path):
-        return ImageSink(path, info)
+        return ImageSink(path, info, video.get("inputs", ()))
     return VideoFileSink(path, info, options, **video)

@@ -30,7 +30,7 @@ import numpy as np
 from livestyle.errors import CannotHandle, InputError
 from livestyle.io.decode import DecodeReport, decode_resilient
 from livestyle.io.decode import av_reason as _av_reason
-from livestyle.io.limits import MAX_INPUT_MEGAPIXELS, check_pixels, image_size
+from livestyle.io.limits import check_pixels, image_size
 from livestyle.protocols import Closing, Frame, RunningMode, StreamInfo
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})

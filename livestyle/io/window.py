@@ -31,7 +31,8 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from livestyle.errors import DeviceError
+from livestyle.atomic import describe_os_error, write_atomic
+from livestyle.errors import DeviceError, LivestyleError
 from livestyle.timing import RateMeter
 from livestyle.protocols import Frame
 
@@ -193,19 +194,29 @@ def draw_overlay(image: np.ndarray, status: dict, *, camera_lost: bool = False, 
 
 def save_snapshot(image: np.ndarray, folder: str | os.PathLike[str]) -> Path | None:
     """Save ``image`` (``(H, W, 3)`` BGR or ``(H, W)`` grey, uint8) as
-    ``livestyle-YYYYmmdd-HHMMSS-mmm.png`` in ``folder`` (made if missing), written to a
-    temporary name and renamed; print and return its path (None if PNG encoding failed)."""
+    ``livestyle-YYYYmmdd-HHMMSS-mmm.png`` in ``folder`` (made if missing), never over an
+    existing file, written atomically; print and return its path. A failure (PNG encoding, a
+    full disk, no permission) is logged as one line and gives None: the session goes on."""
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")[:-3]
     path = folder / f"livestyle-{stamp}.png"
+    for n in range(2, 100):  # never over an existing file (an input, an earlier snapshot)
+        if not os.path.lexists(path):
+            break
+        path = folder / f"livestyle-{stamp}-{n}.png"
     ok, data = cv2.imencode(".png", image)
     if not ok:
         log.error("snapshot: PNG encoding failed")
         return None
-    tmp = path.with_name("." + path.name + ".tmp")
-    tmp.write_bytes(data.tobytes())
-    os.replace(tmp, path)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, data.tobytes())
+    except OSError as err:
+        log.error("snapshot: %s", describe_os_error(err, path))
+        return None
+    except LivestyleError as err:
+        log.error("snapshot: %s", err)
+        return None
     print(f"snapshot: {path}", file=sys.stderr, flush=True)
     return path
 

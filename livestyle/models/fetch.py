@@ -44,6 +44,9 @@ def cache_dir() -> Path:
 
     ``LIVESTYLE_CACHE_DIR`` if set, else ``platformdirs.user_cache_dir("livestyle")``. Created
     if it does not exist.
+
+    Raises:
+        InputError: it is a file, or it cannot be created (one line naming the variable).
     """
     env = os.environ.get(ENV_CACHE_DIR)
     if env:
@@ -52,7 +55,17 @@ def cache_dir() -> Path:
         import platformdirs
 
         path = Path(platformdirs.user_cache_dir("livestyle"))
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        where = f"{ENV_CACHE_DIR}={env}" if env else str(path)
+        raise InputError(f"{where}: is a file, not a folder; point {ENV_CACHE_DIR} at a folder (or unset it)") from None
+    except OSError as err:
+        where = f"{ENV_CACHE_DIR}={env}" if env else str(path)
+        raise InputError(
+            f"{where}: cannot create the cache folder ({err.strerror or err}); point {ENV_CACHE_DIR} at a "
+            "folder you can write to"
+        ) from None
     return path
 
 

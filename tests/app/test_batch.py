@@ -23,9 +23,9 @@ from livestyle.app.batch.command import run_batch
 from livestyle.app.batch.local import LocalEngine
 from livestyle.app.batch.manifest import MANIFEST_NAME, Manifest, Record
 from livestyle.app.batch.plan import expand_inputs, settings_hash
-from livestyle.app.batch.task import Task, TaskResult
+from livestyle.app.batch.task import Task
 from livestyle.config import load_config
-from livestyle.errors import BackendNotInstalled, InputError
+from livestyle.errors import InputError
 from livestyle.app.run import run_file
 
 CLIPS = {"desk_a.mp4": (0, 10), "desk_b.mp4": (240, 12), "desk_c.mp4": (480, 8)}  # start frame, frames

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,7 +20,6 @@ from livestyle.config import load_config
 from livestyle.app.live import LiveSession, live_config, live_threads
 from livestyle.engine.live import LiveController
 from livestyle.protocols import Frame
-from livestyle.io.vcam import RecordingBackend, register_recording_backend
 
 DRIVER = """
 import sys

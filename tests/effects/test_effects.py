@@ -28,7 +28,7 @@ from livestyle.effects.replace import FITS, ReplaceEffect, fit_image
 from livestyle.errors import InputError
 from livestyle.engine.processor import FrameProcessor
 from livestyle.protocols import Frame, RunningMode
-from livestyle.app.run import make_processor, make_stylizer, run_file
+from livestyle.app.run import make_processor, make_stylizer
 from livestyle.stages.segment import SelfieSegmenter
 from livestyle.io.sources import ImageSource, VideoFileSource
 

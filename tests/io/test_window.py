@@ -10,7 +10,6 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -268,3 +267,28 @@ def test_display_probe_reports_no_display(monkeypatch):
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     if sys.platform.startswith("linux"):
         assert "DISPLAY is not set" in display_problem()
+
+
+def test_a_snapshot_never_replaces_a_file_and_a_failed_one_is_one_logged_line(tmp_path, monkeypatch, caplog):
+    import datetime as dt
+
+    from livestyle.io import window
+
+    class Fixed(dt.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return cls(2026, 1, 2, 3, 4, 5, 6000)
+
+    monkeypatch.setattr(window, "datetime", Fixed)
+    taken = tmp_path / "livestyle-20260102-030405-006.png"
+    taken.write_bytes(b"an input")
+    win = PreviewWindow(None, check=False, snapshot_dir=tmp_path)
+    win._shown = Frame(_clip_frame(), 0, 0.0)
+    path = win.snapshot()
+    assert path == tmp_path / "livestyle-20260102-030405-006-2.png" and cv2.imread(str(path)) is not None
+    assert taken.read_bytes() == b"an input"
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    win.snapshot_dir = blocked / "snaps"
+    assert win.snapshot() is None
+    assert any("snapshot:" in r.getMessage() and str(blocked) in r.getMessage() for r in caplog.records)
