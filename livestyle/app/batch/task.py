@@ -109,19 +109,17 @@ def _one_line(err: BaseException) -> str:
 def run_task(task: Task, config, threads: int = 1) -> TaskResult:
     """Restyle ``task.input`` into ``task.output`` as ``livestyle run`` does (atomic output:
     a temporary file beside it, renamed when complete; a stale one left by a killed worker is
-    removed first).
+    removed by the sink, which clears temporaries whose process is gone).
 
     Never raises for a bad file: any error (unreadable input, a stage failure, ...) becomes a
     failed result. ``KeyboardInterrupt`` propagates (the output is not written).
     """
     limit_threads(threads)
     from livestyle.app.run import run_file
-    from livestyle.io.sinks import temp_path
 
     reporter = _FrameReporter(_frame_counter) if _frame_counter is not None else None
     t0 = time.perf_counter()
     try:
-        temp_path(Path(task.output)).unlink(missing_ok=True)
         result = run_file(task.input, task.output, config, max_frames=task.max_frames,
                           progress=False, strict=task.strict, on_frame=reporter)  # fmt: skip
     except Exception as err:  # one bad file must not stop the batch
