@@ -81,6 +81,10 @@ def _add_run(sub) -> None:
     p.add_argument("--strict", action="store_true", help="stop at damaged input instead of concealing the damaged frames")
     p.add_argument("--config", "-c", metavar="FILE", help="TOML preset (see configs/); flags override it")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--method", choices=["magenta", "gatys", "photo"], dest="render_method",
+                   help="how the background is rendered: magenta (fast, default), gatys (optimization, minutes) "
+                   "or photo (photorealistic); gatys and photo need livestyle[render] and a style image path")
+    p.add_argument("--iterations", type=_whole(1), metavar="N", dest="render_iterations", help="gatys: L-BFGS iterations (default 20)")
     _add_effects(p)
     live = p.add_argument_group("live mode (no --output: camera -> preview window and/or virtual camera)")
     live.add_argument("--live", action="store_true", help="play --input FILE as a live camera: paced at its frame rate, looped")
@@ -197,6 +201,8 @@ _OVERRIDES = {
     "segmenter.kind": ("segmenter_kind", "--segmenter"),
     "segmenter.classes": ("classes", "--classes"),
     "mask.mode": ("mask_mode", "--mask"),
+    "render.method": ("render_method", "--method"),
+    "render.iterations": ("render_iterations", "--iterations"),
     "vcam.enabled": ("vcam", "--vcam"),
     "vcam.device": ("vcam_device", "--vcam-device"),
     "vcam.fps": ("vcam_fps", "--vcam-fps"),

@@ -126,6 +126,27 @@ class StyleOptions(_Options):
     threads: int = Field(1, ge=1, le=64)
 
 
+class RenderOptions(_Options):
+    """The slow, best-looking renderers of the background (:mod:`livestyle.stages.render`).
+
+    * ``method``: ``magenta`` (the fast default), ``gatys`` (neural style by optimization,
+      Gatys et al. 2015, started from the Magenta result) or ``photo`` (photorealistic: the
+      Magenta result made locally affine in the plate's colours with the Matting Laplacian,
+      after Li et al. 2018). ``gatys`` and ``photo`` need the ``render`` extra and a style
+      *image* (a path): built-in styles ship only as Magenta style vectors.
+    * ``iterations``: L-BFGS iterations of ``gatys``; ``cg_steps``: conjugate-gradient steps per
+      colour channel of ``photo``; ``smoothness``: ``photo``'s lambda (smaller = smoother).
+    * ``rerender_change``: a video plate is rendered again only when it differs from the last
+      rendered one by more than this many levels (mean absolute difference of 64x36 thumbnails).
+    """
+
+    method: Literal["magenta", "gatys", "photo"] = "magenta"
+    iterations: int = Field(20, ge=1, le=10000)
+    cg_steps: int = Field(300, ge=1, le=100000)
+    smoothness: float = Field(3e-3, gt=0.0, le=10.0)
+    rerender_change: float = Field(8.0, ge=0.0, le=255.0)
+
+
 class PlateOptions(_Options):
     """The clean background plate and when it is restyled.
 
@@ -304,6 +325,7 @@ class Config(_Options):
     mask: MaskOptions = MaskOptions()
     style: StyleOptions = StyleOptions()
     plate: PlateOptions = PlateOptions()
+    render: RenderOptions = RenderOptions()
     output: OutputOptions = OutputOptions()
     camera: CameraOptions = CameraOptions()
     vcam: VcamOptions = VcamOptions()

