@@ -21,11 +21,12 @@ from livestyle.io.sources import is_image_path, open_source
 from livestyle.stages.stylize import MagentaStylizer
 
 
-def make_stylizer(config: Config, *, progress: bool = False) -> Stylizer | None:
+def make_stylizer(config: Config, *, progress: bool = False, render: bool = True) -> Stylizer | None:
     """The effect ``config.effect.name`` (:mod:`livestyle.effects`; ``style`` is the Magenta
     stylizer), or None for ``none`` without a person style (frames pass through unchanged).
     With ``render.method`` gatys or photo, the Magenta stylizer wrapped in a
-    :class:`~livestyle.engine.render.PlateRenderer` (``progress``: its tqdm bar).
+    :class:`~livestyle.engine.render.PlateRenderer` (``progress``: its tqdm bar) unless
+    ``render`` is False (live mode renders on a background thread instead).
 
     Raises:
         InputError: unknown effect (the valid ones are listed), or an unknown or unreadable
@@ -38,7 +39,7 @@ def make_stylizer(config: Config, *, progress: bool = False) -> Stylizer | None:
         return None
     check_render_method(config)
     effect = make_effect(config.effect.name, config)
-    if config.render.method == "magenta":
+    if config.render.method == "magenta" or not render:
         return effect
     from livestyle.engine.render import PlateRenderer
     from livestyle.stages.render import style_image

@@ -63,11 +63,20 @@ class LiveFrameProcessor(FrameProcessor):
         segmenter, stylizer, config, stats: as for :class:`~livestyle.engine.processor.FrameProcessor`
             (further keyword arguments go to it too).
         quick_restyle: show a small restyle right after a change.
+        renderer: a :class:`~livestyle.engine.render.BackgroundRenderer` (``--method gatys|photo``):
+            the shown Magenta restyle is rendered again with the slow method on a low-priority
+            thread and cross-faded in when done; from then on Magenta restyles are not shown
+            until the plate changes by more than ``render.rerender_change`` levels. A style change
+            or such a plate change cancels the render in flight. Styles without an image
+            (built-in names) stay Magenta.
     """
 
     def __init__(self, segmenter: Segmenter, stylizer: Stylizer | None, config: Config, stats: Stats | None = None,
-                 *, quick_restyle: bool = True, **kw):
+                 *, quick_restyle: bool = True, renderer=None, **kw):
         super().__init__(segmenter, stylizer, config, RunningMode.LIVE, stats, **kw)
+        self.renderer = renderer
+        self._render_job: tuple[int, np.ndarray] | None = None  # (generation, plate thumbnail) in flight
+        self._rendered_thumb: np.ndarray | None = None  # plate thumbnail of the render shown
         self._quick_restyle = quick_restyle
         self._bind_main(stylizer)
         self._stop: threading.Event | None = None
@@ -82,6 +91,7 @@ class LiveFrameProcessor(FrameProcessor):
         self._last_out: np.ndarray | None = None
         self.quick_restyles = 0
         self.stale_dropped = 0
+        self.renders_shown = 0
 
     def _bind_main(self, stylizer) -> None:
         """Make ``stylizer`` the one style and strength changes go to (with its quick restyler
@@ -123,6 +133,9 @@ class LiveFrameProcessor(FrameProcessor):
 
             effect, per_frame = FrameStylizer(effect, RunningMode.LIVE), True
         old, self._effect, self.stylizer = self._effect, effect, effect
+        if self.renderer is not None:  # a render of the old effect's restyle is stale
+            self.renderer.cancel()
+            self._render_job = self._rendered_thumb = None
         if isinstance(effect, MagentaStylizer) and effect is not self._main:
             self._bind_main(effect)
         if old is not effect and getattr(old, "per_frame", False):
@@ -136,6 +149,8 @@ class LiveFrameProcessor(FrameProcessor):
 
     def close(self) -> None:
         self.stylizer = self._effect  # so that the base class closes it even when it is off
+        if self.renderer is not None:
+            self.renderer.close()
         super().close()
 
     @property
@@ -160,6 +175,7 @@ class LiveFrameProcessor(FrameProcessor):
             try:
                 if cmd.style is not None and hasattr(self._main, "set_style"):
                     self._main.set_style(cmd.style)
+                    self._restart_render(cmd.style)
                 if cmd.strength is not None and hasattr(self._main, "strength"):
                     self._main.strength = float(cmd.strength)
             except LivestyleError as err:
@@ -174,14 +190,65 @@ class LiveFrameProcessor(FrameProcessor):
                 self.shown_generation = cmd.generation  # shown with the next frame
 
     def _show_live(self, tag: int, restyled: np.ndarray, plate_image: np.ndarray, cut: bool = False) -> None:
-        """Drop restyles begun before the last change; show the first one after it as a cut."""
+        """Drop restyles begun before the last change; show the first one after it as a cut.
+        With a renderer: keep a finished render while the plate stays, else show Magenta and
+        (re)start the render from it."""
         if tag < self._fresh_from:
             self.stale_dropped += 1
             return
         if self._awaiting_full:
             self._awaiting_full, cut = False, True
             self.shown_generation = self.generation
+        if self.renderer is not None and self._render_plate(plate_image, restyled):
+            return
         super()._show_live(tag, restyled, plate_image, cut)
+
+    # -- slow renders (engine.render) ---------------------------------------------------
+    def _restart_render(self, style: str) -> None:
+        """A style change: cancel the render in flight; the new style renders only if it is an image."""
+        if self.renderer is None:
+            return
+        from pathlib import Path
+
+        from livestyle.stages.render import style_image
+
+        self.renderer.cancel()
+        self._render_job = self._rendered_thumb = None
+        self.renderer.style_bgr = style_image(style, self.renderer.method) if Path(style).is_file() else None
+
+    def _render_plate(self, plate_image: np.ndarray, restyled: np.ndarray) -> bool:
+        """True if the shown render still fits the plate (the Magenta restyle is not shown).
+        Otherwise start a render from this restyle unless one of the same plate is running."""
+        from livestyle.engine.render import changed_levels, thumbnail
+
+        limit = self.config.render.rerender_change
+        thumb = thumbnail(plate_image)
+        if changed_levels(thumb, self._rendered_thumb) <= limit:
+            return True
+        self._rendered_thumb = None
+        if self.renderer.style_bgr is None or not isinstance(self.stylizer, MagentaStylizer):
+            return False
+        job = self._render_job
+        if job is None or job[0] != self.generation or changed_levels(thumb, job[1]) > limit:
+            self.renderer.submit(self.generation, plate_image, restyled)  # cancels the one in flight
+            self._render_job = (self.generation, thumb)
+        return False
+
+    def _poll_render(self) -> None:
+        """Cross-fade a finished render in if its style is still the current one."""
+        done = self.renderer.poll()
+        if done is None:
+            return
+        generation, plate_image, rendered = done
+        self._render_job = None
+        if generation != self.generation:
+            return
+        from livestyle.engine.render import thumbnail
+
+        self._rendered_thumb = thumbnail(plate_image)
+        self.local.reset()  # the render replaces the whole Magenta restyle
+        self.fader.set(self.local.apply(rendered, plate_image), self.config.plate.crossfade_frames)
+        self.renders_shown += 1
 
     def _schedule_live(self) -> None:
         if self._change_pending:
@@ -206,6 +273,8 @@ class LiveFrameProcessor(FrameProcessor):
             else:
                 st.last_submit_s = 0.0  # as soon as the worker is idle
         super()._schedule_live()
+        if self.renderer is not None:
+            self._poll_render()
 
     def process(self, frame: Frame) -> Frame:
         """Output frame for ``frame`` (same size, uint8 BGR), with the ``meta`` listed above."""

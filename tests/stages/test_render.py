@@ -24,7 +24,7 @@ from livestyle.stages.render.vgg import CONV_LAYERS, VGG_MODEL, load_vgg19_weigh
 
 from conftest import PORTRAITS, STARRY
 
-SIZE = (56, 32)  # (width, height) of the tiny plate
+SIZE = (112, 64)  # (width, height) of the tiny plate: the clip's at --style-size 64
 
 
 def _weights_file() -> Path:

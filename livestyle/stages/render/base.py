@@ -73,10 +73,13 @@ def vgg_params(path: str | None = None) -> dict:
     Raises:
         ModelError: the weights file is missing or corrupt (one line saying how to get it).
     """
+    import jax
     import jax.numpy as jnp
 
-    from livestyle.models import model_path
+    from livestyle.models import cache_dir, model_path
     from livestyle.stages.render.vgg import VGG_MODEL, load_vgg19_weights
 
     layers = load_vgg19_weights(path or model_path(VGG_MODEL))
+    # XLA takes 10-30 s to compile the loss gradient per image size: keep it between runs.
+    jax.config.update("jax_compilation_cache_dir", str(cache_dir() / "jax"))
     return {name: (jnp.asarray(k), jnp.asarray(b)) for name, (k, b) in layers.items()}
