@@ -1,7 +1,7 @@
 """Measure ``--method magenta|gatys|photo`` against issue 12's targets and print the figures.
 
 On the shared clip's clean plate (frames 420-720, the camera still; short side 288) and,
-with ``--portraits``, on the shared portraits' own plates:
+with ``--inputs clip,portraits``, on the shared portraits' own plates:
 
 * time of each method (wall and process CPU seconds; gatys seconds per L-BFGS iteration);
 * gatys' total VGG19 loss (content + style, :mod:`livestyle.stages.render.losses`) as a share
@@ -13,7 +13,7 @@ with ``--portraits``, on the shared portraits' own plates:
 * ``--images DIR``: small PNGs of that frame per method (for the README).
 
 Usage: ``PYTHONPATH=. python scripts/measure_render.py [--style IMAGE] [--iterations 20]
-[--portraits] [--images docs/images]``. Say the machine's load (``uptime``) with the figures.
+[--inputs clip,portraits] [--images docs/images]``. Say the machine's load (``uptime``) with the figures.
 """
 
 from __future__ import annotations
@@ -139,7 +139,7 @@ def measure(name: str, plate, frame, conf, style_path: Path, args, images: Path 
         out = composite(frame, conf, background)
         kept[method] = person_kept_levels(frame, conf, out)
         if images is not None:
-            small = cv2.resize(out, (480, round(480 * out.shape[0] / out.shape[1])), interpolation=cv2.INTER_AREA)
+            small = cv2.resize(out, (384, round(384 * out.shape[0] / out.shape[1])), interpolation=cv2.INTER_AREA)
             path = images / f"method_{method}_{name}.png"
             cv2.imwrite(str(path), small, [cv2.IMWRITE_PNG_COMPRESSION, 9])
             print(f"wrote {path} ({path.stat().st_size // 1024} KB)")
@@ -153,15 +153,17 @@ def main() -> None:
     p.add_argument("--smoothness", type=float, default=3e-3)
     p.add_argument("--cg-steps", type=int, default=300)
     p.add_argument("--short-side", type=int, default=288)
-    p.add_argument("--portraits", action="store_true", help="also the two shared portraits")
+    p.add_argument("--inputs", default="clip", help="comma-separated: clip (the clip's plate), portraits (the two shared photos)")
     p.add_argument("--images", metavar="DIR", help="write small PNGs per method here")
     args = p.parse_args()
     images = Path(args.images) if args.images else None
     if images is not None:
         images.mkdir(parents=True, exist_ok=True)
     print("load average:", " ".join(f"{x:.2f}" for x in os.getloadavg()), f"({os.cpu_count()} CPUs)")
-    measure("clip", *clip_plate_and_frame(args.short_side), Path(args.style), args, images)
-    if args.portraits:
+    inputs = args.inputs.split(",")
+    if "clip" in inputs:
+        measure("clip", *clip_plate_and_frame(args.short_side), Path(args.style), args, images)
+    if "portraits" in inputs:
         for path in PORTRAITS:
             measure(path.stem.split("-")[0], *image_plate_and_frame(path, args.short_side), Path(args.style), args, None)
     print("load average:", " ".join(f"{x:.2f}" for x in os.getloadavg()))

@@ -18,7 +18,7 @@ from livestyle.cli import main
 from livestyle.config import load_config
 from livestyle.engine import render as engine_render
 from livestyle.models import MODELS
-from livestyle.stages.render.base import check
+from livestyle.stages.render.base import RenderCancelled, check
 from livestyle.stages.render.vgg import VGG_MODEL
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "stages"))
@@ -152,3 +152,27 @@ def test_live_render_fades_in_and_a_style_change_cancels_it(monkeypatch) -> None
         assert background.any() and np.abs(out.image[background].astype(int) - 7).mean() < 0.5  # the render is shown
     finally:
         proc.close()
+
+
+def test_plate_renderer_renders_again_only_after_a_big_change() -> None:
+    """Video files: the same plate (or one changed by a few levels) reuses the render."""
+    from livestyle.config import RenderOptions
+    from livestyle.engine.render import PlateRenderer
+
+    calls = []
+
+    class Magenta:
+        def stylize(self, image):
+            calls.append(1)
+            return 255 - image
+
+    plate = cv2.resize(cv2.imread(str(STARRY)), (112, 64), interpolation=cv2.INTER_AREA)
+    style = cv2.imread(str(STYLES / "great_wave.jpg"))
+    renderer = PlateRenderer(Magenta(), "photo", style, RenderOptions(cg_steps=20))
+    first = renderer.stylize(plate)
+    assert renderer.stylize(cv2.add(plate, 3)) is first and renderer.renders == 1 and len(calls) == 1
+    moved = np.roll(plate, 30, axis=1)  # a camera move
+    assert renderer.stylize(moved) is not first and renderer.renders == 2
+    renderer.cancel()
+    with pytest.raises(RenderCancelled):
+        renderer.stylize(plate)
