@@ -20,6 +20,7 @@ import numpy as np
 
 from livestyle.config import Config
 from livestyle.engine.processor import FrameProcessor
+from livestyle.engine.render import changed_levels, thumbnail
 from livestyle.errors import LivestyleError
 from livestyle.engine.stats import Stats
 from livestyle.engine.worker import StyleWorker
@@ -219,8 +220,6 @@ class LiveFrameProcessor(FrameProcessor):
     def _render_plate(self, plate_image: np.ndarray, restyled: np.ndarray) -> bool:
         """True if the shown render still fits the plate (the Magenta restyle is not shown).
         Otherwise start a render from this restyle unless one of the same plate is running."""
-        from livestyle.engine.render import changed_levels, thumbnail
-
         limit = self.config.render.rerender_change
         thumb = thumbnail(plate_image)
         if changed_levels(thumb, self._rendered_thumb) <= limit:
@@ -243,8 +242,6 @@ class LiveFrameProcessor(FrameProcessor):
         self._render_job = None
         if generation != self.generation:
             return
-        from livestyle.engine.render import thumbnail
-
         self._rendered_thumb = thumbnail(plate_image)
         self.local.reset()  # the render replaces the whole Magenta restyle
         self.fader.set(self.local.apply(rendered, plate_image), self.config.plate.crossfade_frames)

@@ -26,7 +26,10 @@ from livestyle.stages.render.base import (
 METHODS: tuple[str, ...] = ("magenta", "gatys", "photo")
 SLOW_METHODS: tuple[str, ...] = ("gatys", "photo")
 
-__all__ = ["METHODS", "SLOW_METHODS", "RenderCancelled", "fit_style", "render", "style_image", "semantic_labels"]
+__all__ = [
+    "METHODS", "SLOW_METHODS", "Cancel", "Progress", "RenderCancelled",
+    "fit_style", "render", "require_render_extra", "semantic_labels", "style_image",
+]
 
 
 def style_image(style: str, method: str) -> np.ndarray:
@@ -103,7 +106,6 @@ def render(
         return magenta_bgr
     if method not in SLOW_METHODS:
         raise InputError(f"--method {method!r}: choose from {', '.join(METHODS)}")
-    require_render_extra(method)
     style = fit_style(style_bgr, plate_bgr.shape)
     if method == "gatys":
         from livestyle.stages.render.gatys import render_gatys

@@ -10,8 +10,9 @@ is asynchronous, so a running evaluation is abandoned rather than awaited); and 
 from __future__ import annotations
 
 import functools
+import threading
 import time
-from typing import Callable
+from typing import Any, Callable
 
 from livestyle.errors import BackendNotInstalled
 
@@ -64,6 +65,31 @@ def wait_ready(arrays, cancel: Cancel, poll_s: float = 0.02) -> None:
         while not array.is_ready():
             check(cancel)
             time.sleep(poll_s)
+
+
+def call_cancellable(fn: Callable[[], Any], cancel: Cancel, poll_s: float = 0.02) -> Any:
+    """Run ``fn()`` (e.g. a 10-30 s XLA compile, which cannot be interrupted) on a helper thread,
+    checking ``cancel`` every ``poll_s`` seconds; a cancelled call finishes unobserved.
+
+    Raises:
+        RenderCancelled: cancelled first. Whatever ``fn`` raised.
+    """
+    box: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as err:  # noqa: BLE001 - re-raised on the caller's thread
+            box["error"] = err
+
+    thread = threading.Thread(target=work, name="livestyle-render-setup", daemon=True)
+    thread.start()
+    while thread.is_alive():
+        check(cancel)
+        thread.join(poll_s)
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
 
 
 @functools.lru_cache(maxsize=2)

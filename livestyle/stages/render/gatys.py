@@ -9,12 +9,13 @@ instead of the content, 10-30 iterations are enough (a cold start needs hundreds
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import numpy as np
 
-from livestyle.stages.render.base import Cancel, Progress, check, never, require_render_extra, vgg_params, wait_ready
+from livestyle.stages.render.base import (
+    Cancel, Progress, call_cancellable, check, never, require_render_extra, vgg_params, wait_ready,
+)  # fmt: skip
 from livestyle.stages.render.losses import LossParts, content_target, loss_terms, style_targets
 from livestyle.stages.render.vgg import VGG_MEAN_BGR
 
@@ -33,15 +34,31 @@ class GatysResult:
     evaluations: int
 
 
-@functools.cache
-def _value_and_grad():
+_COMPILED: dict = {}
+"""(content shape, style shape) -> (compiled targets, compiled loss value-and-gradient)."""
+
+
+def _total(x, params, content_feat, grams):
+    content, style = loss_terms(params, x, content_feat, grams)
+    return content + style, (content, style)
+
+
+def _targets(params, content, style):
+    return content_target(params, content), style_targets(params, style)
+
+
+def _compile(params, content_bgr: np.ndarray, style_bgr: np.ndarray):
+    """Compile the targets and the loss gradient for these sizes once (10-30 s of XLA)."""
     import jax
 
-    def total(x, params, content_feat, grams):
-        content, style = loss_terms(params, x, content_feat, grams)
-        return content + style, (content, style)
-
-    return jax.jit(jax.value_and_grad(total, has_aux=True))
+    key = (content_bgr.shape, style_bgr.shape)
+    if key not in _COMPILED:
+        targets = jax.jit(_targets).lower(params, content_bgr, style_bgr).compile()
+        feat, grams = jax.eval_shape(_targets, params, content_bgr, style_bgr)
+        x = jax.ShapeDtypeStruct((1, *content_bgr.shape), np.float32)
+        loss = jax.jit(jax.value_and_grad(_total, has_aux=True)).lower(x, params, feat, grams).compile()
+        _COMPILED[key] = (targets, loss)
+    return _COMPILED[key]
 
 
 def render_gatys(
@@ -70,18 +87,20 @@ def render_gatys(
         ModelError: the VGG19 weights are missing.
         RenderCancelled: ``cancel()`` returned True.
     """
-    require_render_extra("gatys")
+    def setup():  # imports, weights and the XLA compile: seconds to minutes, on a helper thread
+        require_render_extra("gatys")
+        weights = vgg_params() if params is None else params
+        return (weights, *_compile(weights, content_bgr, style_bgr))
+
+    params, targets, fn = call_cancellable(setup, cancel)
     import jax.numpy as jnp
     from scipy.optimize import Bounds, minimize
 
-    params = vgg_params() if params is None else params
     h, w = content_bgr.shape[:2]
     shape = (1, h, w, 3)
-    content_feat = content_target(params, content_bgr)
-    grams = style_targets(params, style_bgr)
+    content_feat, grams = targets(params, content_bgr, style_bgr)
     start = content_bgr if start_bgr is None else start_bgr
     x0 = (start.astype(np.float64) - VGG_MEAN_BGR).ravel()
-    fn = _value_and_grad()
     parts: list[LossParts] = []
 
     def fun(x: np.ndarray):

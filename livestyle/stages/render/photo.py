@@ -24,7 +24,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from livestyle.stages.render.base import Cancel, Progress, check, never, require_render_extra
+from livestyle.stages.render.base import Cancel, Progress, call_cancellable, check, never, require_render_extra
 
 DEFAULT_EPS = 1e-5
 DEFAULT_LAMBDA = 3e-3
@@ -199,11 +199,12 @@ def render_photo(
         BackendNotInstalled: SciPy missing (names the ``render`` extra).
         RenderCancelled: ``cancel()`` returned True.
     """
-    require_render_extra("photo")
+    def setup():  # imports and the Laplacian: seconds, on a helper thread
+        require_render_extra("photo")
+        return matting_laplacian(content_bgr)
+
+    lap = call_cancellable(setup, cancel)
     matched = match_colour_stats(stylized_bgr, style_bgr, content_labels, style_labels)
-    check(cancel)
-    lap = matting_laplacian(content_bgr)
-    check(cancel)
     smoothed = smooth(lap, matched, lam=lam, max_steps=max_steps, cancel=cancel, progress=progress)
     smoothed += matched.reshape(-1, 3).mean(0) - smoothed.reshape(-1, 3).mean(0)
     return np.clip(np.rint(smoothed), 0, 255).astype(np.uint8)
