@@ -150,3 +150,20 @@ def test_slow_method_needs_a_style_image() -> None:
     with pytest.raises(InputError, match="needs a style image file"):
         style_image("starry_night", "gatys")
     assert style_image(str(STARRY), "photo").shape[2] == 3
+
+
+def test_a_blocking_setup_step_is_abandoned_on_cancel() -> None:
+    """Imports, weights and the XLA compile cannot be interrupted: they run on a helper thread
+    and a cancel is honoured at the next poll."""
+    from livestyle.stages.render.base import call_cancellable
+
+    release, polls = threading.Event(), []
+    try:
+        with pytest.raises(RenderCancelled):
+            call_cancellable(lambda: release.wait(60), lambda: polls.append(1) or len(polls) > 3)
+        assert len(polls) == 4
+    finally:
+        release.set()
+    assert call_cancellable(lambda: 42, lambda: False) == 42
+    with pytest.raises(ZeroDivisionError):
+        call_cancellable(lambda: 1 / 0, lambda: False)
