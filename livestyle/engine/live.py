@@ -20,7 +20,7 @@ import numpy as np
 
 from livestyle.config import Config
 from livestyle.engine.processor import FrameProcessor
-from livestyle.engine.render import changed_levels, thumbnail
+from livestyle.engine.render import LiveRenderSchedule
 from livestyle.errors import LivestyleError
 from livestyle.engine.stats import Stats
 from livestyle.engine.worker import StyleWorker
@@ -76,8 +76,7 @@ class LiveFrameProcessor(FrameProcessor):
                  *, quick_restyle: bool = True, renderer=None, **kw):
         super().__init__(segmenter, stylizer, config, RunningMode.LIVE, stats, **kw)
         self.renderer = renderer
-        self._render_job: tuple[int, np.ndarray] | None = None  # (generation, plate thumbnail) in flight
-        self._rendered_thumb: np.ndarray | None = None  # plate thumbnail of the render shown
+        self.render = LiveRenderSchedule(renderer, config.render.rerender_change) if renderer is not None else None
         self._quick_restyle = quick_restyle
         self._bind_main(stylizer)
         self._stop: threading.Event | None = None
@@ -92,7 +91,6 @@ class LiveFrameProcessor(FrameProcessor):
         self._last_out: np.ndarray | None = None
         self.quick_restyles = 0
         self.stale_dropped = 0
-        self.renders_shown = 0
 
     def _bind_main(self, stylizer) -> None:
         """Make ``stylizer`` the one style and strength changes go to (with its quick restyler
@@ -134,9 +132,8 @@ class LiveFrameProcessor(FrameProcessor):
 
             effect, per_frame = FrameStylizer(effect, RunningMode.LIVE), True
         old, self._effect, self.stylizer = self._effect, effect, effect
-        if self.renderer is not None:  # a render of the old effect's restyle is stale
-            self.renderer.cancel()
-            self._render_job = self._rendered_thumb = None
+        if self.render is not None:  # a render of the old effect's restyle is stale
+            self.render.reset()
         if isinstance(effect, MagentaStylizer) and effect is not self._main:
             self._bind_main(effect)
         if old is not effect and getattr(old, "per_frame", False):
@@ -176,7 +173,8 @@ class LiveFrameProcessor(FrameProcessor):
             try:
                 if cmd.style is not None and hasattr(self._main, "set_style"):
                     self._main.set_style(cmd.style)
-                    self._restart_render(cmd.style)
+                    if self.render is not None:
+                        self.render.reset(cmd.style)
                 if cmd.strength is not None and hasattr(self._main, "strength"):
                     self._main.strength = float(cmd.strength)
             except LivestyleError as err:
@@ -200,52 +198,18 @@ class LiveFrameProcessor(FrameProcessor):
         if self._awaiting_full:
             self._awaiting_full, cut = False, True
             self.shown_generation = self.generation
-        if self.renderer is not None and self._render_plate(plate_image, restyled):
+        renderable = isinstance(self.stylizer, MagentaStylizer)
+        if self.render is not None and self.render.keep_render(self.generation, plate_image, restyled, renderable):
             return
         super()._show_live(tag, restyled, plate_image, cut)
 
-    # -- slow renders (engine.render) ---------------------------------------------------
-    def _restart_render(self, style: str) -> None:
-        """A style change: cancel the render in flight; the new style renders only if it is an image."""
-        if self.renderer is None:
-            return
-        from pathlib import Path
-
-        from livestyle.stages.render import style_image
-
-        self.renderer.cancel()
-        self._render_job = self._rendered_thumb = None
-        self.renderer.style_bgr = style_image(style, self.renderer.method) if Path(style).is_file() else None
-
-    def _render_plate(self, plate_image: np.ndarray, restyled: np.ndarray) -> bool:
-        """True if the shown render still fits the plate (the Magenta restyle is not shown).
-        Otherwise start a render from this restyle unless one of the same plate is running."""
-        limit = self.config.render.rerender_change
-        thumb = thumbnail(plate_image)
-        if changed_levels(thumb, self._rendered_thumb) <= limit:
-            return True
-        self._rendered_thumb = None
-        if self.renderer.style_bgr is None or not isinstance(self.stylizer, MagentaStylizer):
-            return False
-        job = self._render_job
-        if job is None or job[0] != self.generation or changed_levels(thumb, job[1]) > limit:
-            self.renderer.submit(self.generation, plate_image, restyled)  # cancels the one in flight
-            self._render_job = (self.generation, thumb)
-        return False
-
     def _poll_render(self) -> None:
-        """Cross-fade a finished render in if its style is still the current one."""
-        done = self.renderer.poll()
-        if done is None:
-            return
-        generation, plate_image, rendered = done
-        self._render_job = None
-        if generation != self.generation:
-            return
-        self._rendered_thumb = thumbnail(plate_image)
-        self.local.reset()  # the render replaces the whole Magenta restyle
-        self.fader.set(self.local.apply(rendered, plate_image), self.config.plate.crossfade_frames)
-        self.renders_shown += 1
+        """Cross-fade a finished render in (it replaces the whole Magenta restyle)."""
+        done = self.render.poll(self.generation)
+        if done is not None:
+            plate_image, rendered = done
+            self.local.reset()
+            self.fader.set(self.local.apply(rendered, plate_image), self.config.plate.crossfade_frames)
 
     def _schedule_live(self) -> None:
         if self._change_pending:
@@ -270,7 +234,7 @@ class LiveFrameProcessor(FrameProcessor):
             else:
                 st.last_submit_s = 0.0  # as soon as the worker is idle
         super()._schedule_live()
-        if self.renderer is not None:
+        if self.render is not None:
             self._poll_render()
 
     def process(self, frame: Frame) -> Frame:

@@ -212,3 +212,61 @@ class BackgroundRenderer:
                 if out is not None and not self._stale(job_id):
                     self._result = (key, plate, out)
                     self.done += 1
+
+
+class LiveRenderSchedule:
+    """Live mode's use of a :class:`BackgroundRenderer` (the processor thread's side).
+
+    While a finished render is shown, Magenta restyles of a plate within ``rerender_change``
+    levels of the rendered one are not shown (:meth:`keep_render` is True); otherwise the
+    restyle is shown and a render of it starts (cancelling one of an older style or plate).
+    :meth:`poll` returns ``(plate, render)`` once when a render of the current style is done.
+    """
+
+    def __init__(self, renderer: BackgroundRenderer, rerender_change: float):
+        self.renderer = renderer
+        self.limit = rerender_change
+        self.shown = 0
+        self._job: tuple[int, np.ndarray] | None = None  # (generation, plate thumbnail) in flight
+        self._shown_thumb: np.ndarray | None = None  # plate thumbnail of the render shown
+
+    def reset(self, style: str | None = None) -> None:
+        """Cancel the render in flight and forget the shown one (a style or effect change);
+        with ``style``, render that style from now on if it is an image file, else not."""
+        self.renderer.cancel()
+        self._job = self._shown_thumb = None
+        if style is not None:
+            from pathlib import Path
+
+            from livestyle.stages.render import style_image
+
+            self.renderer.style_bgr = style_image(style, self.renderer.method) if Path(style).is_file() else None
+
+    def keep_render(self, generation: int, plate_image: np.ndarray, restyled: np.ndarray, renderable: bool) -> bool:
+        """True if the shown render still fits ``plate_image`` (do not show ``restyled``).
+        Otherwise start rendering ``restyled`` (if ``renderable`` and the style has an image)
+        unless a render of this style and plate is already running."""
+        thumb = thumbnail(plate_image)
+        if changed_levels(thumb, self._shown_thumb) <= self.limit:
+            return True
+        self._shown_thumb = None
+        if self.renderer.style_bgr is None or not renderable:
+            return False
+        job = self._job
+        if job is None or job[0] != generation or changed_levels(thumb, job[1]) > self.limit:
+            self.renderer.submit(generation, plate_image, restyled)  # cancels the one in flight
+            self._job = (generation, thumb)
+        return False
+
+    def poll(self, generation: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(plate, render)`` of a finished render of ``generation``'s style, once; else None."""
+        done = self.renderer.poll()
+        if done is None:
+            return None
+        job_generation, plate_image, rendered = done
+        self._job = None
+        if job_generation != generation:
+            return None
+        self._shown_thumb = thumbnail(plate_image)
+        self.shown += 1
+        return plate_image, rendered

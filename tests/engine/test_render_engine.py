@@ -124,7 +124,7 @@ def test_live_render_fades_in_and_a_style_change_cancels_it(monkeypatch) -> None
             if started.is_set():
                 break
             time.sleep(0.002)
-        assert started.is_set() and proc.renders_shown == 0
+        assert started.is_set() and proc.render.shown == 0
         proc.request(_Command(1, style=str(STYLES / "great_wave.jpg")))
         proc.process(next(frames))
         for _ in range(2000):
@@ -142,10 +142,10 @@ def test_live_render_fades_in_and_a_style_change_cancels_it(monkeypatch) -> None
         go.set()
         for _ in range(2000):
             out = proc.process(next(frames))
-            if proc.renders_shown:
+            if proc.render.shown:
                 break
             time.sleep(0.002)
-        assert proc.renders_shown == 1 and proc.renderer.cancelled == 1
+        assert proc.render.shown == 1 and proc.renderer.cancelled == 1
         out = proc.process(next(frames))
         alpha = out.meta["alpha"]
         background = alpha < 0.01
