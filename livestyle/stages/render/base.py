@@ -69,7 +69,9 @@ def wait_ready(arrays, cancel: Cancel, poll_s: float = 0.02) -> None:
 
 def call_cancellable(fn: Callable[[], Any], cancel: Cancel, poll_s: float = 0.02) -> Any:
     """Run ``fn()`` (e.g. a 10-30 s XLA compile, which cannot be interrupted) on a helper thread,
-    checking ``cancel`` every ``poll_s`` seconds; a cancelled call finishes unobserved.
+    checking ``cancel`` every ``poll_s`` seconds; a cancelled call finishes unobserved. The
+    thread is not a daemon: the interpreter waits for it at exit, since killing XLA mid-compile
+    aborts the process.
 
     Raises:
         RenderCancelled: cancelled first. Whatever ``fn`` raised.
@@ -82,7 +84,7 @@ def call_cancellable(fn: Callable[[], Any], cancel: Cancel, poll_s: float = 0.02
         except BaseException as err:  # noqa: BLE001 - re-raised on the caller's thread
             box["error"] = err
 
-    thread = threading.Thread(target=work, name="livestyle-render-setup", daemon=True)
+    thread = threading.Thread(target=work, name="livestyle-render-setup", daemon=False)
     thread.start()
     while thread.is_alive():
         check(cancel)
