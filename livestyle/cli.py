@@ -106,6 +106,10 @@ def _add_render_options(p) -> None:
     p.add_argument("--refresh-frames", type=int, metavar="N", help="video files: restyle the clean plate every N frames")
     p.add_argument("--frames", type=_whole(1), metavar="N", help="process only the first N frames")
     p.add_argument("--strict", action="store_true", help="stop at damaged input instead of concealing the damaged frames")
+    p.add_argument("--method", choices=["magenta", "gatys", "photo"], dest="render_method",
+                   help="how the background is rendered: magenta (fast, default), gatys (optimization, minutes) "
+                   "or photo (photorealistic); gatys and photo need livestyle[render] and a style image path")
+    p.add_argument("--iterations", type=_whole(1), metavar="N", dest="render_iterations", help="gatys: L-BFGS iterations (default 20)")
     p.add_argument("--config", "-c", metavar="FILE", help="TOML preset (see configs/); flags override it")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_effects(p)
@@ -197,7 +201,7 @@ def _add_bench(sub) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from livestyle.config import load_config
+    from livestyle.presets import load_config
 
     if args.matte is not None:
         from livestyle.app.matte_bench import matte_bench_main
@@ -246,6 +250,8 @@ _OVERRIDES = {
     "segmenter.kind": ("segmenter_kind", "--segmenter"),
     "segmenter.classes": ("classes", "--classes"),
     "mask.mode": ("mask_mode", "--mask"),
+    "render.method": ("render_method", "--method"),
+    "render.iterations": ("render_iterations", "--iterations"),
     "vcam.enabled": ("vcam", "--vcam"),
     "vcam.device": ("vcam_device", "--vcam-device"),
     "vcam.fps": ("vcam_fps", "--vcam-fps"),
@@ -284,7 +290,7 @@ def _camera_size(text: str | None) -> tuple[int | None, int | None]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from livestyle.config import load_config
+    from livestyle.presets import load_config
     from livestyle.app.run import run_file
 
     if args.output is not None and args.input is None:
@@ -313,7 +319,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_batch(args: argparse.Namespace) -> int:
     from livestyle.app.batch.command import batch_main
-    from livestyle.config import load_config
+    from livestyle.presets import load_config
 
     return batch_main(args, load_config(args.config, _overrides(args), FLAGS))
 

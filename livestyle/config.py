@@ -1,4 +1,4 @@
-"""Options for each stage, validated with pydantic, loadable from TOML presets.
+"""Options for each stage, validated with pydantic (loaded from TOML presets by :mod:`livestyle.presets`).
 
 A preset file (see ``configs/``) has one table per stage::
 
@@ -17,14 +17,12 @@ value and what is allowed.
 
 from __future__ import annotations
 
-import tomllib
-from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from livestyle import registry
-from livestyle.errors import InputError, LivestyleError
+from livestyle.errors import LivestyleError
 
 
 class _Options(BaseModel):
@@ -132,6 +130,27 @@ class StyleOptions(_Options):
     backend: Literal["onnx", "litert"] = "onnx"
     short_side_px: int = Field(288, ge=64, le=2160)
     threads: int = Field(1, ge=1, le=64)
+
+
+class RenderOptions(_Options):
+    """The slow, best-looking renderers of the background (:mod:`livestyle.stages.render`).
+
+    * ``method``: ``magenta`` (the fast default), ``gatys`` (neural style by optimization,
+      Gatys et al. 2015, started from the Magenta result) or ``photo`` (photorealistic: the
+      Magenta result made locally affine in the plate's colours with the Matting Laplacian,
+      after Li et al. 2018). ``gatys`` and ``photo`` need the ``render`` extra and a style
+      *image* (a path): built-in styles ship only as Magenta style vectors.
+    * ``iterations``: L-BFGS iterations of ``gatys``; ``cg_steps``: conjugate-gradient steps per
+      colour channel of ``photo``; ``smoothness``: ``photo``'s lambda (smaller = smoother).
+    * ``rerender_change``: a video plate is rendered again only when it differs from the last
+      rendered one by more than this many levels (mean absolute difference of 64x36 thumbnails).
+    """
+
+    method: Literal["magenta", "gatys", "photo"] = "magenta"
+    iterations: int = Field(20, ge=1, le=10000)
+    cg_steps: int = Field(300, ge=1, le=100000)
+    smoothness: float = Field(3e-3, gt=0.0, le=10.0)
+    rerender_change: float = Field(8.0, ge=0.0, le=255.0)
 
 
 class PlateOptions(_Options):
@@ -321,6 +340,7 @@ class Config(_Options):
     mask: MaskOptions = MaskOptions()
     style: StyleOptions = StyleOptions()
     plate: PlateOptions = PlateOptions()
+    render: RenderOptions = RenderOptions()
     output: OutputOptions = OutputOptions()
     camera: CameraOptions = CameraOptions()
     vcam: VcamOptions = VcamOptions()
@@ -328,77 +348,3 @@ class Config(_Options):
     live: LiveOptions = LiveOptions()
     effect: EffectOptions = EffectOptions()
     panel: PanelOptions = PanelOptions()
-
-
-def _describe(err: ValidationError, source: str) -> str:
-    e = err.errors()[0]
-    key = ".".join(str(p) for p in e["loc"])
-    if e["type"] == "value_error" and isinstance(e.get("input"), dict):  # a check across keys
-        return f"{source}: {e['msg'].removeprefix('Value error, ').replace(_TABLE, key)}"
-    value = e.get("input")
-    return f"{source}: invalid value {value!r} for '{key}': {e['msg']}"
-
-
-def _validate(data: dict[str, Any]) -> Config:
-    """Strict: no coercion (``true`` is not a number, ``"288"`` not an integer)."""
-    return Config.model_validate(data, strict=True)
-
-
-def build_config(data: dict[str, Any] | None = None, source: str = "config") -> Config:
-    """Validate a nested dict of options.
-
-    Raises:
-        InputError: a key is unknown or a value is not allowed; the message names both.
-    """
-    try:
-        return _validate(data or {})
-    except ValidationError as err:
-        raise InputError(_describe(err, source)) from None
-
-
-def load_config(
-    path: str | Path | None = None,
-    overrides: dict[str, Any] | None = None,
-    flags: dict[str, str] | None = None,
-) -> Config:
-    """Load a TOML preset (or the defaults) and apply ``overrides`` (``{"style.strength": 0.5}``).
-
-    ``flags`` maps an override's key to the command-line flag that set it
-    (``{"style.strength": "--strength"}``): a bad override is then reported as a bad value of
-    that flag, never as an error in the preset.
-
-    Raises:
-        InputError: the file is missing or not TOML, or a value is invalid.
-    """
-    data: dict[str, Any] = {}
-    source = "options"
-    if path is not None:
-        p = Path(path)
-        source = str(p)
-        try:
-            data = tomllib.loads(p.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise InputError(f"{p}: config file not found; see configs/ for presets") from None
-        except IsADirectoryError:
-            raise InputError(f"{p}: is a folder, not a config file; give a .toml preset (see configs/)") from None
-        except OSError as err:
-            raise InputError(f"{p}: cannot read the config file ({err.strerror or err})") from None
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-            raise InputError(f"{p}: not a valid TOML file ({err})") from None
-        build_config(data, source)  # the preset's own errors are the preset's
-    given = {dotted: value for dotted, value in (overrides or {}).items() if value is not None}
-    for dotted, value in given.items():
-        table, _, key = dotted.partition(".")
-        section = data.setdefault(table, {})
-        if not isinstance(section, dict):
-            raise InputError(f"{source}: '{table}' must be a table ([{table}])")
-        section[key] = value
-    try:
-        return _validate(data)
-    except ValidationError as err:
-        key = ".".join(str(p) for p in err.errors()[0]["loc"])
-        flag = (flags or {}).get(key)
-        if key in given and flag:
-            msg = err.errors()[0]["msg"]
-            raise InputError(f"{flag} {given[key]!r}: {msg} ('{key}')") from None
-        raise InputError(_describe(err, "options" if key in given else source)) from None

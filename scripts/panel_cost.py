@@ -116,7 +116,7 @@ def threads_run(clip: str, seconds: float, warmup_s: float) -> None:
 
     from livestyle.app.live import LiveSession, live_config
     from livestyle.app.panel.server import Panel
-    from livestyle.config import load_config
+    from livestyle.presets import load_config
     from livestyle.io.camera import CameraSource, FileCamera
 
     config = live_config(load_config(None, {"panel.port": 0}))

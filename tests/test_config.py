@@ -7,7 +7,7 @@ import pytest
 
 from conftest import REPO
 from livestyle.cli import _overrides, build_parser
-from livestyle.config import load_config
+from livestyle.presets import load_config
 from livestyle.errors import InputError
 
 CONFIGS = REPO / "configs"

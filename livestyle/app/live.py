@@ -279,10 +279,18 @@ def build_processor(config: Config, stats: Stats | None = None) -> LiveFrameProc
     from livestyle.app import run as runner
 
     segmenter = runner.make_segmenter(config, RunningMode.LIVE)
-    stylizer = runner.make_stylizer(config)
+    stylizer = runner.make_stylizer(config, render=False)
     person = runner.make_person_layer(config, RunningMode.LIVE, stylizer)
+    renderer = None
+    if config.render.method != "magenta" and stylizer is not None:
+        from livestyle.engine.render import BackgroundRenderer
+        from livestyle.stages.render import style_image
+
+        method = config.render.method
+        renderer = BackgroundRenderer(method, style_image(config.style.style, method), config.render)
     return LiveFrameProcessor(
-        segmenter, stylizer, config, stats, quick_restyle=config.live.quick_restyle, person_layer=person
+        segmenter, stylizer, config, stats, quick_restyle=config.live.quick_restyle, person_layer=person,
+        renderer=renderer,
     )
 
 

@@ -34,11 +34,13 @@ def models_main(action: str, names: list[str] | None = None, out: IO[str] = sys.
     * ``list``: a table of name, where the file is (``env dir``, ``package``, ``cache``,
       ``missing (downloadable)`` or ``missing``), size and description. Exit code 0.
     * ``verify``: checks the sha256 of every found file, and of the float conversions in the
-      cache against the sha256 recorded when they were written; prints ``OK``, ``FAILED`` or
-      ``MISSING`` per file. Exit code 1 if any file is corrupt or missing, else 0.
+      cache against the sha256 recorded when they were written; prints ``OK``, ``FAILED``,
+      ``MISSING`` or ``ABSENT`` (missing, but only an optional feature needs it) per file.
+      Exit code 1 if any file is corrupt or missing (not absent), else 0.
     * ``download``: fetches each missing (or corrupt cached) model that has an official url,
       even when ``LIVESTYLE_OFFLINE=1``; for the others says how to get them. Exit code 0 if
-      every selected model is present and verified at the end, else 1.
+      every selected model is present and verified at the end (optional ones may be absent),
+      else 1.
 
     ``names`` selects models (default: all).
 

@@ -22,9 +22,12 @@ from livestyle.io.sources import is_image_path, open_source
 from livestyle.stages.stylize import MagentaStylizer
 
 
-def make_stylizer(config: Config) -> Stylizer | None:
+def make_stylizer(config: Config, *, progress: bool = False, render: bool = True) -> Stylizer | None:
     """The effect ``config.effect.name`` (:mod:`livestyle.effects`; ``style`` is the Magenta
     stylizer), or None for ``none`` without a person style (frames pass through unchanged).
+    With ``render.method`` gatys or photo, the Magenta stylizer wrapped in a
+    :class:`~livestyle.engine.render.PlateRenderer` (``progress``: its tqdm bar) unless
+    ``render`` is False (live mode renders on a background thread instead).
 
     Raises:
         InputError: unknown effect (the valid ones are listed), or an unknown or unreadable
@@ -35,7 +38,41 @@ def make_stylizer(config: Config) -> Stylizer | None:
 
     if config.effect.name == "none" and not config.effect.person_style:
         return None
-    return make_effect(config.effect.name, config)
+    check_render_method(config)
+    effect = make_effect(config.effect.name, config)
+    if config.render.method == "magenta" or not render:
+        return effect
+    from livestyle.engine.render import PlateRenderer
+    from livestyle.stages.render import style_image
+
+    image = style_image(config.style.style, config.render.method)
+    return PlateRenderer(effect, config.render.method, image, config.render, progress=progress)
+
+
+def check_render_method(config: Config) -> None:
+    """Fail early (before anything is written) if ``render.method`` cannot run.
+
+    Raises:
+        InputError: a slow method with another effect than ``style``, a person target, or a
+            built-in style name instead of a style image.
+        BackendNotInstalled: the ``render`` extra is missing (one line naming it).
+        ModelError: gatys without the VGG19 weights.
+    """
+    method = config.render.method
+    if method == "magenta":
+        return
+    if config.effect.name != "style" or config.effect.target != "background":
+        raise InputError(f"--method {method} renders the background with --effect style only")
+    from livestyle.stages.render import style_image
+    from livestyle.stages.render.base import require_render_extra
+
+    require_render_extra(method)
+    style_image(config.style.style, method)
+    if method == "gatys":
+        from livestyle.models import model_path
+        from livestyle.stages.render.vgg import VGG_MODEL
+
+        model_path(VGG_MODEL, download=False)
 
 
 def make_segmenter(config: Config, mode: RunningMode):
@@ -67,14 +104,14 @@ def make_person_layer(config: Config, mode: RunningMode, stylizer=None):
     return FrameStylizer(StyleEffect(options, backend=backend), mode)
 
 
-def make_processor(config: Config, mode: RunningMode, stats: Stats | None = None) -> FrameProcessor:
+def make_processor(config: Config, mode: RunningMode, stats: Stats | None = None, *, progress: bool = False) -> FrameProcessor:
     """Segmenter + effect + compositor for ``mode``, as :class:`FrameProcessor`.
 
     Raises:
         InputError, ModelError: see :func:`make_stylizer`, :func:`make_segmenter`.
     """
     segmenter = make_segmenter(config, mode)
-    stylizer = make_stylizer(config)
+    stylizer = make_stylizer(config, progress=progress)
     person = make_person_layer(config, mode, stylizer)
     return FrameProcessor(segmenter, stylizer, config, mode, stats, person_layer=person)
 
@@ -129,9 +166,9 @@ def run_file(
         inputs = [input_path, *style_inputs(config)]
         out = check_output_path(output_path, inputs, kind="image" if image_in else "video")
         if image_in:
-            return FileRunResult(out, _run_image(source, out, config, inputs, on_frame))
+            return FileRunResult(out, _run_image(source, out, config, inputs, on_frame, progress))
         mode = RunningMode.VIDEO
-        processor = make_processor(config, mode)
+        processor = make_processor(config, mode, progress=progress)
         info = source.info  # frame_count is already capped at max_frames
         sink = open_sink(
             out,
@@ -170,8 +207,8 @@ class _FrameCallback:
 
 
 def _run_image(source, out: Path, config: Config, inputs: list[str],
-               on_frame: Callable[[], None] | None = None) -> RunSummary:
-    processor = make_processor(config, RunningMode.IMAGE)
+               on_frame: Callable[[], None] | None = None, progress: bool = False) -> RunSummary:
+    processor = make_processor(config, RunningMode.IMAGE, progress=progress)
     summary = RunSummary(stats=processor.stats)
     try:
         with open_sink(out, source.info, inputs=inputs) as sink:  # aborted (nothing written) on an exception

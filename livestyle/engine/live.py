@@ -20,6 +20,7 @@ import numpy as np
 
 from livestyle.config import Config
 from livestyle.engine.processor import FrameProcessor
+from livestyle.engine.render import LiveRenderSchedule
 from livestyle.errors import LivestyleError
 from livestyle.engine.stats import Stats
 from livestyle.engine.worker import StyleWorker
@@ -63,11 +64,19 @@ class LiveFrameProcessor(FrameProcessor):
         segmenter, stylizer, config, stats: as for :class:`~livestyle.engine.processor.FrameProcessor`
             (further keyword arguments go to it too).
         quick_restyle: show a small restyle right after a change.
+        renderer: a :class:`~livestyle.engine.render.BackgroundRenderer` (``--method gatys|photo``):
+            the shown Magenta restyle is rendered again with the slow method on a low-priority
+            thread and cross-faded in when done; from then on Magenta restyles are not shown
+            until the plate changes by more than ``render.rerender_change`` levels. A style change
+            or such a plate change cancels the render in flight. Styles without an image
+            (built-in names) stay Magenta.
     """
 
     def __init__(self, segmenter: Segmenter, stylizer: Stylizer | None, config: Config, stats: Stats | None = None,
-                 *, quick_restyle: bool = True, **kw):
+                 *, quick_restyle: bool = True, renderer=None, **kw):
         super().__init__(segmenter, stylizer, config, RunningMode.LIVE, stats, **kw)
+        self.renderer = renderer
+        self.render = LiveRenderSchedule(renderer, config.render.rerender_change) if renderer is not None else None
         self._quick_restyle = quick_restyle
         self._bind_main(stylizer)
         self._stop: threading.Event | None = None
@@ -123,6 +132,8 @@ class LiveFrameProcessor(FrameProcessor):
 
             effect, per_frame = FrameStylizer(effect, RunningMode.LIVE), True
         old, self._effect, self.stylizer = self._effect, effect, effect
+        if self.render is not None:  # a render of the old effect's restyle is stale
+            self.render.reset()
         if isinstance(effect, MagentaStylizer) and effect is not self._main:
             self._bind_main(effect)
         if old is not effect and getattr(old, "per_frame", False):
@@ -136,6 +147,8 @@ class LiveFrameProcessor(FrameProcessor):
 
     def close(self) -> None:
         self.stylizer = self._effect  # so that the base class closes it even when it is off
+        if self.renderer is not None:
+            self.renderer.close()
         super().close()
 
     @property
@@ -160,6 +173,8 @@ class LiveFrameProcessor(FrameProcessor):
             try:
                 if cmd.style is not None and hasattr(self._main, "set_style"):
                     self._main.set_style(cmd.style)
+                    if self.render is not None:
+                        self.render.reset(cmd.style)
                 if cmd.strength is not None and hasattr(self._main, "strength"):
                     self._main.strength = float(cmd.strength)
             except LivestyleError as err:
@@ -174,14 +189,27 @@ class LiveFrameProcessor(FrameProcessor):
                 self.shown_generation = cmd.generation  # shown with the next frame
 
     def _show_live(self, tag: int, restyled: np.ndarray, plate_image: np.ndarray, cut: bool = False) -> None:
-        """Drop restyles begun before the last change; show the first one after it as a cut."""
+        """Drop restyles begun before the last change; show the first one after it as a cut.
+        With a renderer: keep a finished render while the plate stays, else show Magenta and
+        (re)start the render from it."""
         if tag < self._fresh_from:
             self.stale_dropped += 1
             return
         if self._awaiting_full:
             self._awaiting_full, cut = False, True
             self.shown_generation = self.generation
+        renderable = isinstance(self.stylizer, MagentaStylizer)
+        if self.render is not None and self.render.keep_render(self.generation, plate_image, restyled, renderable):
+            return
         super()._show_live(tag, restyled, plate_image, cut)
+
+    def _poll_render(self) -> None:
+        """Cross-fade a finished render in (it replaces the whole Magenta restyle)."""
+        done = self.render.poll(self.generation)
+        if done is not None:
+            plate_image, rendered = done
+            self.local.reset()
+            self.fader.set(self.local.apply(rendered, plate_image), self.config.plate.crossfade_frames)
 
     def _schedule_live(self) -> None:
         if self._change_pending:
@@ -208,6 +236,8 @@ class LiveFrameProcessor(FrameProcessor):
                 st.last_submit_s = 0.0  # as soon as the worker is idle
                 self._last_thumb = None  # and whatever the plate looks like then
         super()._schedule_live()
+        if self.render is not None:
+            self._poll_render()
 
     def process(self, frame: Frame) -> Frame:
         """Output frame for ``frame`` (same size, uint8 BGR), with the ``meta`` listed above."""

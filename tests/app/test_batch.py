@@ -24,7 +24,7 @@ from livestyle.app.batch.local import LocalEngine
 from livestyle.app.batch.manifest import MANIFEST_NAME, Manifest, Record
 from livestyle.app.batch.plan import expand_inputs, settings_hash
 from livestyle.app.batch.task import Task
-from livestyle.config import load_config
+from livestyle.presets import load_config
 from livestyle.errors import InputError
 from livestyle.app.run import run_file
 

@@ -16,7 +16,7 @@ import pytest
 
 from conftest import CLIP, REPO
 from livestyle.io.camera import CameraSource, FileCamera, cameras_present
-from livestyle.config import load_config
+from livestyle.presets import load_config
 from livestyle.app.live import LiveSession, live_config, live_threads
 from livestyle.engine.live import LiveController
 from livestyle.protocols import Frame

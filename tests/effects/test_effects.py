@@ -18,7 +18,7 @@ import pytest
 
 from conftest import CLIP, PORTRAITS, STARRY, STYLES
 from livestyle.cli import main as cli_main
-from livestyle.config import load_config
+from livestyle.presets import load_config
 from livestyle.effects import EFFECTS, FrameEffect, PlateEffect, make_effect
 from livestyle.effects.blur import BlurEffect, naive_blur
 from livestyle.effects.color import METHODS, ColorTransferEffect, style_color_stats

@@ -11,7 +11,7 @@ import numpy as np
 
 from conftest import CLIP
 from livestyle.app.live import build_processor, live_config
-from livestyle.config import load_config
+from livestyle.presets import load_config
 from livestyle.effects import make_effect
 from livestyle.engine.live import LiveController
 from livestyle.protocols import Frame

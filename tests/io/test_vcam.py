@@ -12,7 +12,7 @@ import pytest
 
 from conftest import CLIP
 from livestyle.io.camera import CameraSource, FileCamera
-from livestyle.config import load_config
+from livestyle.presets import load_config
 from livestyle.errors import DeviceError
 from livestyle.app.live import LiveSession, live_config
 from livestyle.protocols import Frame

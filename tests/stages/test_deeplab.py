@@ -12,7 +12,7 @@ import pytest
 
 from conftest import CLIP, PORTRAITS
 from livestyle.cli import main as cli_main
-from livestyle.config import load_config
+from livestyle.presets import load_config
 from livestyle.stages.deeplab import VOC_CLASSES, DeepLabSegmenter, HardMaskRefiner, class_index, hard_mask, parse_classes
 from livestyle.errors import InputError
 from livestyle.protocols import Frame, RunningMode, Segmenter
