@@ -21,7 +21,7 @@ from livestyle.app.live import LiveSession, live_config  # noqa: E402
 from livestyle.app.panel.server import Panel, PanelServer, require_panel  # noqa: E402
 from livestyle.app.panel.thumbs import THUMB_PX, Thumbnails, scene  # noqa: E402
 from livestyle.cli import main  # noqa: E402
-from livestyle.config import load_config  # noqa: E402
+from livestyle.presets import load_config  # noqa: E402
 from livestyle.errors import BackendNotInstalled, DeviceError  # noqa: E402
 from livestyle.io.camera import CameraSource, FileCamera  # noqa: E402
 from livestyle.stages.styles import ENV_DATA_DIR  # noqa: E402
