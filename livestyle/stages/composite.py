@@ -58,7 +58,7 @@ class AlphaCompositor:
         self._band: np.ndarray | None = None  # (H, W) uint8 scratch masks, reused per size
         self._person: np.ndarray | None = None
         self._alpha: np.ndarray | None = None  # the matte the band terms below belong to
-        self._terms: tuple | None = None  # (idx, a, wgt)
+        self._terms: tuple | None = None  # (idx, 1 - alpha, wgt)
 
     def composite(
         self, frame: np.ndarray, background: np.ndarray, alpha: np.ndarray, original: np.ndarray | None = None
@@ -72,11 +72,11 @@ class AlphaCompositor:
         cv2.copyTo(frame, self._person, out)
         if self._terms is None:
             return out
-        idx, a, wgt = self._terms
+        idx, inv_a, wgt = self._terms
         fg = _gather(frame, idx)
         res = _gather(background, idx)
         res -= fg
-        res *= 1.0 - a
+        res *= inv_a
         res += fg  # a F + (1 - a) B
         if original is not None:
             fg -= _gather(original, idx)
@@ -89,7 +89,8 @@ class AlphaCompositor:
 
     def _band_terms(self, alpha: np.ndarray):
         """Fills the person mask; returns the edge band's flat indices ``idx``, its ``(N, 1)``
-        alpha ``a`` and decontamination weight ``wgt``, or None for an empty band."""
+        ``1 - alpha`` and decontamination weight ``wgt``, or None for an empty band (computed
+        once per matte, reused while a live matte is carried over)."""
         h, w = alpha.shape
         if self._band is None or self._band.shape != (h, w):
             self._band, self._person = np.empty((h, w), np.uint8), np.empty((h, w), np.uint8)
@@ -102,5 +103,6 @@ class AlphaCompositor:
         idx = pts[:, 1] * w + pts[:, 0]
         a = alpha.reshape(-1)[idx][:, None]
         wgt = np.clip(a * (1.0 / self.ramp), 0.0, 1.0)
-        wgt = wgt * wgt * (3.0 - 2.0 * wgt) * (1.0 - a)
-        return idx, a, wgt
+        inv_a = 1.0 - a
+        wgt = wgt * wgt * (3.0 - 2.0 * wgt) * inv_a
+        return idx, inv_a, wgt
