@@ -13,6 +13,8 @@ line in :data:`EFFECTS`. There are two kinds, told apart by the ``per_frame`` at
   float32 in [0, 1] where 1 marks the pixels that are *kept* (the person, or the background
   with ``target = "person"``); they return the new layer ``(H, W, 3)`` uint8 BGR that the
   compositor puts under the kept pixels. They must be cheap (a few milliseconds at 720p).
+  The layer is read-only once returned: return a new array, or the very same array again only
+  when its pixels did not change (the compositor reuses work for a layer it has seen).
 
 Both have ``name`` and ``close()``. :func:`make_effect` builds one by name.
 

@@ -49,6 +49,11 @@ class AlphaCompositor:
     1996), and a F + (1 - a) B = I + (1 - a)(B - P). This form does not amplify errors in P. It
     is faded in over ``0 < a < ramp`` so that pure background stays exactly ``background``.
 
+    The arrays are read, never written. Passing the very same ``background`` (and
+    ``original``) object again with the same ``alpha`` means the same pixels: the band's
+    constant part is then reused, and per frame only the frame's band pixels are read (a
+    live matte carried over, a still restyled background).
+
     Raises:
         ValueError: shapes or dtypes do not fit (the message gives expected and actual).
     """
@@ -58,7 +63,8 @@ class AlphaCompositor:
         self._band: np.ndarray | None = None  # (H, W) uint8 scratch masks, reused per size
         self._person: np.ndarray | None = None
         self._alpha: np.ndarray | None = None  # the matte the band terms below belong to
-        self._terms: tuple | None = None  # (idx, 1 - alpha, wgt)
+        self._terms: tuple | None = None  # (idx, 1 - alpha, wgt, alpha + wgt, alpha)
+        self._const: tuple | None = None  # (background, original, band constant) for the matte
 
     def composite(
         self, frame: np.ndarray, background: np.ndarray, alpha: np.ndarray, original: np.ndarray | None = None
@@ -67,30 +73,37 @@ class AlphaCompositor:
         if original is not None and (original.shape != frame.shape or original.dtype != np.uint8):
             raise ValueError(f"original: expected {frame.shape} uint8, got {original.shape} {original.dtype}")
         if alpha is not self._alpha:  # the same array again is a live matte carried over
-            self._alpha, self._terms = alpha, self._band_terms(alpha)
+            self._alpha, self._terms, self._const = alpha, self._band_terms(alpha), None
         out = background.copy()  # handed on to the sinks: a new array per frame
         cv2.copyTo(frame, self._person, out)
         if self._terms is None:
             return out
-        idx, inv_a, wgt = self._terms
-        fg = _gather(frame, idx)
-        res = _gather(background, idx)
-        res -= fg
-        res *= inv_a
-        res += fg  # a F + (1 - a) B
-        if original is not None:
-            fg -= _gather(original, idx)
-            fg *= wgt
-            res += fg  # + w (I - P)
-        res += 0.5
+        idx, gain = self._terms[0], self._terms[3]
+        if self._const is None or self._const[0] is not background or self._const[1] is not original:
+            self._const = (background, original, self._band_const(background, original))
+        # a F + (1 - a) B + w (I - P) = (a + w) I + [(1 - a) B - w P]: only I changes per frame
+        res = _gather(frame, idx)
+        res *= gain if original is not None else self._terms[4]
+        res += self._const[2]
         np.clip(res, 0.0, 255.0, out=res)
         out.reshape(-1).view(_PIXEL)[idx] = res.astype(np.uint8).view(_PIXEL).reshape(-1)
         return out
 
+    def _band_const(self, background: np.ndarray, original: np.ndarray | None) -> np.ndarray:
+        """``(N, 3)`` float32: the per-frame constant part of the band's blend, ``(1 - a) B
+        - w P + 0.5`` (rounding), for one matte, background and original."""
+        idx, inv_a, wgt = self._terms[:3]
+        const = _gather(background, idx)
+        const *= inv_a
+        if original is not None:
+            const -= _gather(original, idx) * wgt
+        const += 0.5
+        return const
+
     def _band_terms(self, alpha: np.ndarray):
         """Fills the person mask; returns the edge band's flat indices ``idx``, its ``(N, 1)``
-        ``1 - alpha`` and decontamination weight ``wgt``, or None for an empty band (computed
-        once per matte, reused while a live matte is carried over)."""
+        ``1 - alpha``, decontamination weight ``wgt``, ``alpha + wgt`` and ``alpha``, or None
+        for an empty band (computed once per matte, reused while a live matte is carried over)."""
         h, w = alpha.shape
         if self._band is None or self._band.shape != (h, w):
             self._band, self._person = np.empty((h, w), np.uint8), np.empty((h, w), np.uint8)
@@ -105,4 +118,4 @@ class AlphaCompositor:
         wgt = np.clip(a * (1.0 / self.ramp), 0.0, 1.0)
         inv_a = 1.0 - a
         wgt = wgt * wgt * (3.0 - 2.0 * wgt) * inv_a
-        return idx, inv_a, wgt
+        return idx, inv_a, wgt, a + wgt, a

@@ -143,3 +143,8 @@ def test_a_carried_over_matte_gives_what_a_fresh_one_gives(pair):
         again = c.composite(moved, background, alpha, original)
         fresh = AlphaCompositor().composite(moved, background, alpha.copy(), original)
         assert np.array_equal(again, fresh)
+    # a new background (a fade, a new restyle) or no original under the same matte
+    faded = cv2.addWeighted(background, 0.5, frame, 0.5, 0.0)
+    for bg, orig in ((faded, original), (faded, None), (background, faded)):
+        again = c.composite(moved, bg, alpha, orig)
+        assert np.array_equal(again, AlphaCompositor().composite(moved, bg, alpha.copy(), orig))

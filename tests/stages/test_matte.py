@@ -11,7 +11,7 @@ import pytest
 from conftest import PORTRAIT_FACTS, PORTRAITS, at
 from livestyle.config import MaskOptions
 from livestyle.protocols import RunningMode
-from livestyle.stages.matte import MaskRefiner, smoothstep
+from livestyle.stages.matte import MaskRefiner, guided_filter, smoothstep
 
 WOMAN, GIRL = PORTRAITS
 
@@ -21,6 +21,24 @@ def girl_frame_and_mask(segmenters, portraits):
     """The girl portrait at 480x320 and the general model's mask of it."""
     frame = cv2.resize(portraits[GIRL.name], (480, 320), interpolation=cv2.INTER_AREA)
     return frame, segmenters["general"].segment(frame)
+
+
+def test_guided_filter_matches_opencv_and_its_fast_form_stays_close(girl_frame_and_mask):
+    frame, mask = girl_frame_and_mask
+    gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    conf = cv2.resize(mask, (frame.shape[1], frame.shape[0]), interpolation=cv2.INTER_LINEAR)
+    eps = 2e-4 * 255.0**2
+    exact = cv2.ximgproc.guidedFilter(gray, conf, 6, eps)
+    ours = guided_filter(gray, conf, 6, eps)
+    fast = guided_filter(gray, conf, 6, eps, subsample=2)
+
+    assert ours.shape == fast.shape == conf.shape and fast.dtype == np.float32
+    assert float(np.abs(ours - exact).max()) < 0.02
+    band = (exact > 0.05) & (exact < 0.95)  # where the edge is decided
+    assert band.sum() > 500
+    assert float(np.abs(fast - exact)[band].mean()) < 0.03
+    # the filter moves the edge: it is not the identity on the upscaled mask
+    assert float(np.abs(exact - conf)[band].mean()) > 0.03
 
 
 @pytest.mark.parametrize("refine", ["none", "bilateral", "guided"])
