@@ -133,14 +133,18 @@ class FrameProcessor:
         return self.plate
 
     # -- scheduling ---------------------------------------------------------------------
-    def _plate_changed(self) -> bool:
+    def _plate_changed(self, wait_s: float | None = None) -> bool:
         """Whether the plate differs from the last restyled one by more than ``min_change``
-        levels (mean absolute difference of 64x36 thumbnails)."""
+        levels (mean absolute difference of 64x36 thumbnails) and, given ``wait_s`` (the time
+        since the last restyle, live mode), whether the change times the wait reaches
+        ``change_wait_level_s`` (small changes wait, large ones do not)."""
         thumb = self.plate.thumbnail()
         last, self._last_thumb = self._last_thumb, thumb
         if last is None:
             return True
-        if float(cv2.absdiff(thumb, last).mean()) > self.config.plate.min_change:
+        po = self.config.plate
+        change = float(cv2.absdiff(thumb, last).mean())
+        if change > po.min_change and (wait_s is None or change * wait_s >= po.change_wait_level_s):
             return True
         self._last_thumb = last  # compare later checks with what was actually restyled
         return False
@@ -163,14 +167,15 @@ class FrameProcessor:
 
     def _schedule_live(self) -> None:
         """Restyle the newest plate when it changed enough to be seen (:meth:`_plate_changed`,
-        as in video files) and the worker is idle, at most ``style_rate_hz`` times a second;
-        a still background is not restyled at all. The check itself runs at most every
+        as in video files; a small change waits up to ``change_wait_level_s`` / change
+        seconds) and the worker is idle, at most ``style_rate_hz`` times a second; a still
+        background is not restyled at all. The check itself runs at most every
         ``LIVE_CHECK_S`` seconds."""
         now = time.perf_counter()
         if (self.worker.idle and now - self.state.last_submit_s >= self.rate.period_s
                 and now >= self._next_check_s):
             self._next_check_s = now + LIVE_CHECK_S
-            if self._plate_changed():
+            if self._plate_changed(now - self.state.last_submit_s):
                 if self.worker.submit(self.state.refreshes_submitted, self.plate.snapshot(), block=False):
                     self.state.refreshes_submitted += 1
                     self.state.last_submit_s = now

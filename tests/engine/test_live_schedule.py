@@ -70,7 +70,7 @@ def feed(proc: FrameProcessor, images) -> list[np.ndarray]:
 @pytest.fixture
 def live_processor(monkeypatch):
     monkeypatch.setattr(processor_module, "LIVE_CHECK_S", 0.0)  # check the plate every frame
-    config = Config.model_validate({"plate": {"style_rate_hz": 200.0}})
+    config = Config.model_validate({"plate": {"style_rate_hz": 200.0, "change_wait_level_s": 0.0}})
     stylizer, segmenter = CountingStylizer(), BlobSegmenter()
     proc = FrameProcessor(segmenter, stylizer, config, RunningMode.LIVE)
     stop = threading.Event()
@@ -96,3 +96,26 @@ def test_still_background_is_restyled_once_and_a_pan_is_restyled(live_processor,
     assert cv2.absdiff(outs[-1], still[-1])[250:330, 440:520].mean() < 3
     feed(proc, [clip_frames[i] for i in (0, 15, 30, 45)])
     assert stylizer.calls >= 3  # the camera moved: restyled again
+
+
+def test_a_small_plate_change_waits_and_a_large_one_does_not(clip_frames):
+    """``change_wait_level_s``: a change of d levels is restyled once the time since the last
+    restyle reaches ``change_wait_level_s / d``; a camera move (tens of levels) at once."""
+    config = Config.model_validate({"plate": {"change_wait_level_s": 2.0}})
+    proc = FrameProcessor(BlobSegmenter(), CountingStylizer(), config, RunningMode.LIVE)
+    still = clip_frames[400]
+    background = np.zeros(still.shape[:2], np.float32)  # all of it is background
+    plate = proc._plate_for(still)
+    plate.update(still, background)
+    assert proc._plate_changed(0.0)  # the first plate: restyled at once
+    brighter = still.copy()
+    brighter[100:400, 100:400] = np.clip(brighter[100:400, 100:400].astype(np.int16) + 40, 0, 255)
+    for _ in range(3):  # the patch drifts into the plate's running average
+        plate.update(brighter, background)
+    change = float(cv2.absdiff(plate.thumbnail(), proc._last_thumb).mean())
+    assert config.plate.min_change < change < 2.0  # a small change
+    assert not proc._plate_changed(0.5)  # 0.5 s * change < 2 level-seconds: it waits
+    assert proc._plate_changed(2.0 / change + 0.1)  # waited long enough
+    for _ in range(8):  # the camera moved: a quarter of a second of frames
+        plate.update(clip_frames[0], background)
+    assert proc._plate_changed(0.25)  # at once (the rate cap still applies outside)
