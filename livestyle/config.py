@@ -274,6 +274,11 @@ class LiveOptions(_Options):
       and no part of it moved much (:class:`~livestyle.engine.gate.MatteGate`); 0 = compute
       every frame.
     * ``matte_skip_max``: at most this many frames in a row carry the matte over.
+    * ``mask_reuse_psnr_db``: when the matte is not carried over but the frame is within this
+      PSNR of the frame the last segmentation mask was computed on (and no tile moved by more
+      than 32 levels), that mask is reused and only the matte is refined again, guided by the
+      new frame: the segmentation model runs at most every other frame while a person sits
+      and talks; 0 = segment every computed frame.
 
     In live mode the transformer runs with ``cores - 1`` threads (at least 1) unless
     ``style.threads`` is set, so the frame loop keeps a core.
@@ -284,6 +289,7 @@ class LiveOptions(_Options):
     strength_step: float = Field(0.1, gt=0.0, le=1.0)
     matte_skip_psnr_db: float = Field(35.0, ge=0.0, le=100.0)
     matte_skip_max: int = Field(1, ge=1, le=30)
+    mask_reuse_psnr_db: float = Field(30.0, ge=0.0, le=100.0)
 
 
 class PanelOptions(_Options):

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from livestyle.config import Config
-from livestyle.engine.gate import MatteGate
+from livestyle.engine.gate import Gate, MatteGate
 from livestyle.engine.rate import AdaptiveRate
 from livestyle.engine.stats import Stats, Timer
 from livestyle.engine.worker import StyleWorker
@@ -106,8 +106,9 @@ class FrameProcessor:
         self.rate = AdaptiveRate(config.plate.style_rate_hz)
         self._original: tuple = (None, None)  # (small plate, the same at frame size)
         lo = config.live
-        self.gate = MatteGate(lo.matte_skip_psnr_db, max_skip=lo.matte_skip_max) if (
-            mode is RunningMode.LIVE and lo.matte_skip_psnr_db > 0) else None
+        self.gate = MatteGate(lo.matte_skip_psnr_db, max_skip=lo.matte_skip_max, reuse_psnr_db=lo.mask_reuse_psnr_db) if (
+            mode is RunningMode.LIVE and (lo.matte_skip_psnr_db > 0 or lo.mask_reuse_psnr_db > 0)) else None
+        self._last_mask: np.ndarray | None = None
         self._last_capture_ns = 0
 
     # -- wiring -------------------------------------------------------------------------
@@ -210,12 +211,16 @@ class FrameProcessor:
         st = self.stats
         per_frame = getattr(self.stylizer, "per_frame", False)
         mask = frame.meta.pop("mask", None)  # precomputed by the pipeline's segment thread
-        if self._carry_over(image, mask):
+        gate = self._gate(image, mask)
+        if gate is Gate.CARRY:
             alpha, plate = self.last_alpha, self.plate  # the frame barely changed: so did both
         else:
-            if mask is None:
+            if gate is Gate.REFINE:
+                mask = self._last_mask  # the frame changed a little: new edges, same mask
+            elif mask is None:
                 with Timer(st, "segment"):
                     mask = self.segmenter.segment(image)
+            self._last_mask = mask
             with Timer(st, "refine"):
                 alpha = self.refiner.refine(mask, image)
                 if not per_frame:  # per-frame effects need no clean plate
@@ -250,15 +255,19 @@ class FrameProcessor:
             out = self.compositor.composite(image, background, keep, self._original_background(size))
         return replace(frame, image=out)
 
-    def _carry_over(self, image: np.ndarray, mask: np.ndarray | None) -> bool:
-        """Live mode: whether the last matte (and plate) can stand for this frame's
-        (:class:`~livestyle.engine.gate.MatteGate`)."""
+    def _gate(self, image: np.ndarray, mask: np.ndarray | None) -> Gate:
+        """Live mode: how much of the matte this frame needs
+        (:class:`~livestyle.engine.gate.MatteGate`); elsewhere, or with a precomputed mask,
+        ``SEGMENT``."""
         if self.gate is None or mask is not None:
-            return False
+            return Gate.SEGMENT
         if self.last_alpha is None or self.last_alpha.shape != image.shape[:2]:
             self.gate.reset()
         with Timer(self.stats, "gate"):
-            return self.gate.carry_over(image) and self.last_alpha is not None
+            decision = self.gate.decide(image)
+        if decision is not Gate.SEGMENT and (self.last_alpha is None or self._last_mask is None):
+            return Gate.SEGMENT  # nothing to reuse yet
+        return decision
 
     def _original_background(self, size_px: tuple[int, int]) -> np.ndarray | None:
         """The unstyled plate behind the shown restyling, at frame size (cached per refresh),

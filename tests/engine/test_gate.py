@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import CLIP, PORTRAITS
-from livestyle.engine.gate import MatteGate
+from livestyle.engine.gate import Gate, MatteGate
 from livestyle.io.sources import open_source
 
 
@@ -64,3 +64,24 @@ def test_off_and_reset(frames):
     assert not gate.carry_over(still) and gate.carry_over(still)
     gate.reset()
     assert not gate.carry_over(still)
+
+
+def brighter(image: np.ndarray, levels: int) -> np.ndarray:
+    return np.clip(image.astype(np.int16) + levels, 0, 255).astype(np.uint8)
+
+
+def test_a_small_change_reuses_the_mask_at_most_reuse_max_in_a_row(frames):
+    """Between carry-over (35 dB) and the reuse limit (30 dB) the mask is reused and the
+    matte refined again; never twice in a row with reuse_max=1; a pan is segmented."""
+    still = frames[400]
+    gate = MatteGate(psnr_db=35.0, max_skip=1, reuse_psnr_db=30.0, reuse_max=1)
+    assert gate.decide(still) is Gate.SEGMENT
+    assert gate.decide(brighter(still, 5)) is Gate.REFINE  # ~34 dB from the mask's frame
+    assert 30.0 < gate.last_psnr_db < 35.0
+    assert gate.decide(brighter(still, 10)) is Gate.SEGMENT  # reused once already
+    assert gate.decide(noisy(brighter(still, 10), 1)) is Gate.CARRY
+    assert gate.decide(brighter(still, 14)) is Gate.REFINE
+    assert gate.decide(frames[0]) is Gate.SEGMENT  # the camera moved
+    assert gate.skipped == 1 and gate.reused == 2
+    off = MatteGate(psnr_db=35.0, reuse_psnr_db=0.0)
+    assert [off.decide(brighter(still, 5 * i)) for i in range(3)] == [Gate.SEGMENT] * 3
