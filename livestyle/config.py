@@ -173,11 +173,14 @@ class PlateOptions(_Options):
     * ``style_rate_hz``: in live mode, the most refreshes per second (a restyle costs about
       90 ms of one core at the default size, so 4 per second during a camera pan is about
       a third of a core; a still background is not restyled at all).
-    * ``change_wait_level_s``: in live mode, a plate change of ``d`` levels (above
-      ``min_change``) is restyled once ``wait_s * d`` reaches this, ``wait_s`` being the time
-      since the last restyle: a small change (the person shifting on their chair, 1-2 levels)
-      waits 1-2 s and is restyled together with the next ones, a camera move or a light
-      change (8 levels and more) goes at once, up to ``style_rate_hz``. 0 = no wait.
+    * ``change_wait_level_s``: in live mode, a local plate change (the person shifting on
+      their chair uncovers a strip of wall) of ``d`` levels (above ``min_change``) is restyled
+      once ``wait_s * d`` reaches this, ``wait_s`` being the time since the last restyle:
+      1-2 levels wait 1-2 s and are restyled together with the next ones. A change over at
+      least ``change_area_now`` of the plate (a camera move, a light switched on) goes at
+      once, up to ``style_rate_hz``. 0 = no wait.
+    * ``change_area_now``: that fraction (pixels of the 64x36 thumbnail changed by more than
+      ``change_low`` levels).
     """
 
     update: float = Field(0.15, gt=0.0, le=1.0)
@@ -190,6 +193,7 @@ class PlateOptions(_Options):
     change_high: float = Field(12.0, gt=0.0, le=255.0)
     style_rate_hz: float = Field(4.0, gt=0.0, le=240.0)
     change_wait_level_s: float = Field(2.0, ge=0.0, le=1000.0)
+    change_area_now: float = Field(0.1, ge=0.0, le=1.0)
 
     @model_validator(mode="after")
     def _check_order(self):

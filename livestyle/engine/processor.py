@@ -137,16 +137,21 @@ class FrameProcessor:
     def _plate_changed(self, wait_s: float | None = None) -> bool:
         """Whether the plate differs from the last restyled one by more than ``min_change``
         levels (mean absolute difference of 64x36 thumbnails) and, given ``wait_s`` (the time
-        since the last restyle, live mode), whether the change times the wait reaches
-        ``change_wait_level_s`` (small changes wait, large ones do not)."""
+        since the last restyle, live mode), whether a local change has waited long enough:
+        change times wait reaches ``change_wait_level_s``, unless the change covers
+        ``change_area_now`` of the plate (a camera move goes at once)."""
         thumb = self.plate.thumbnail()
         last, self._last_thumb = self._last_thumb, thumb
         if last is None:
             return True
         po = self.config.plate
-        change = float(cv2.absdiff(thumb, last).mean())
-        if change > po.min_change and (wait_s is None or change * wait_s >= po.change_wait_level_s):
-            return True
+        diff = cv2.absdiff(thumb, last)
+        change = float(diff.mean())
+        if change > po.min_change:
+            if wait_s is None or change * wait_s >= po.change_wait_level_s:
+                return True
+            if float((diff.max(axis=2) > po.change_low).mean()) >= po.change_area_now:
+                return True
         self._last_thumb = last  # compare later checks with what was actually restyled
         return False
 
