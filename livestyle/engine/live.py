@@ -23,7 +23,7 @@ from livestyle.engine.processor import FrameProcessor
 from livestyle.engine.render import LiveRenderSchedule
 from livestyle.errors import LivestyleError
 from livestyle.engine.stats import Stats
-from livestyle.engine.worker import StyleWorker
+from livestyle.engine.worker import LIVE_NICE, StyleWorker
 from livestyle.io.window import draw_camera_lost
 from livestyle.protocols import Frame, RunningMode, Segmenter, Stylizer
 from livestyle.stages.stylize import MagentaStylizer
@@ -140,7 +140,7 @@ class LiveFrameProcessor(FrameProcessor):
             old.close()
         if not per_frame:
             if self.worker is None and self._stop is not None:
-                self.worker = StyleWorker(effect, self.stats, self._stop, self._on_error)
+                self.worker = StyleWorker(effect, self.stats, self._stop, self._on_error, LIVE_NICE)
                 self.worker.start()
             elif self.worker is not None:
                 self.worker.stylizer = effect

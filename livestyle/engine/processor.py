@@ -19,7 +19,7 @@ from livestyle.config import Config
 from livestyle.engine.gate import Gate, MatteGate
 from livestyle.engine.rate import AdaptiveRate
 from livestyle.engine.stats import Stats, Timer
-from livestyle.engine.worker import StyleWorker
+from livestyle.engine.worker import LIVE_NICE, StyleWorker
 from livestyle.protocols import Compositor, Frame, RunningMode, Segmenter, Stylizer
 from livestyle.stages.composite import AlphaCompositor
 from livestyle.stages.matte import MaskRefiner
@@ -114,7 +114,8 @@ class FrameProcessor:
     # -- wiring -------------------------------------------------------------------------
     def start(self, stop: threading.Event, on_error: Callable) -> None:
         if self.stylizer is not None and self.mode is not RunningMode.IMAGE:
-            self.worker = StyleWorker(self.stylizer, self.stats, stop, on_error)
+            nice = LIVE_NICE if self.mode is RunningMode.LIVE else 0
+            self.worker = StyleWorker(self.stylizer, self.stats, stop, on_error, nice)
             self.worker.start()
 
     def close(self) -> None:

@@ -16,13 +16,13 @@ and video files, and a low-priority background renderer for live mode.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 
 import cv2
 import numpy as np
 
 from livestyle.config import RenderOptions
+from livestyle.engine.worker import set_thread_nice
 from livestyle.stages.render import RenderCancelled, render
 
 log = logging.getLogger("livestyle.engine.render")
@@ -113,15 +113,6 @@ class PlateRenderer:
             close()
 
 
-def lower_thread_priority() -> None:
-    """Give the calling thread (and threads it starts later) the lowest CPU priority (Linux:
-    per-thread nice 19; elsewhere nothing)."""
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
-    except (AttributeError, OSError):
-        pass
-
-
 class BackgroundRenderer:
     """Runs one slow render at a time on a low-priority daemon thread (live mode).
 
@@ -187,7 +178,7 @@ class BackgroundRenderer:
         return self._closed or job_id != self._job_id
 
     def _run(self) -> None:
-        lower_thread_priority()
+        set_thread_nice(19)  # the lowest CPU priority
         while True:
             with self._lock:
                 while self._job is None and not self._closed:

@@ -4,6 +4,7 @@ matte is carried over on still frames."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -15,6 +16,7 @@ from conftest import CLIP
 from livestyle.config import Config
 from livestyle.engine import processor as processor_module
 from livestyle.engine.processor import FrameProcessor
+from livestyle.engine.worker import LIVE_NICE
 from livestyle.io.sources import open_source
 from livestyle.protocols import Frame, RunningMode
 
@@ -24,9 +26,11 @@ class CountingStylizer:
 
     def __init__(self):
         self.calls = 0
+        self.nice: int | None = None
 
     def stylize(self, image: np.ndarray) -> np.ndarray:
         self.calls += 1
+        self.nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
         return 255 - image
 
 
@@ -87,6 +91,7 @@ def test_still_background_is_restyled_once_and_a_pan_is_restyled(live_processor,
     still = [noisy(clip_frames[400], seed) for seed in range(30)]
     outs = feed(proc, still)
     assert stylizer.calls == 1  # the first plate; camera noise is not a change
+    assert stylizer.nice == min(19, os.getpriority(os.PRIO_PROCESS, 0) + LIVE_NICE)  # the frame loop goes first
     assert proc.gate is not None and proc.gate.skipped >= 10  # the matte was carried over
     assert proc.gate.reused >= 5  # and the mask reused on other frames
     assert segmenter.calls + proc.gate.skipped + proc.gate.reused == len(still)
