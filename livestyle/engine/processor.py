@@ -109,6 +109,8 @@ class FrameProcessor:
         self.gate = MatteGate(lo.matte_skip_psnr_db, max_skip=lo.matte_skip_max, reuse_psnr_db=lo.mask_reuse_psnr_db) if (
             mode is RunningMode.LIVE and (lo.matte_skip_psnr_db > 0 or lo.mask_reuse_psnr_db > 0)) else None
         self._last_mask: np.ndarray | None = None
+        self._small: np.ndarray | None = None  # the reduced frame's buffer
+        self._last_small_shape: tuple = ()
         self._last_capture_ns = 0
 
     # -- wiring -------------------------------------------------------------------------
@@ -217,7 +219,8 @@ class FrameProcessor:
         st = self.stats
         per_frame = getattr(self.stylizer, "per_frame", False)
         mask = frame.meta.pop("mask", None)  # precomputed by the pipeline's segment thread
-        gate = self._gate(image, mask)
+        small = self._reduce(image)  # made once: the gate's, the segmenter's and the guide's input
+        gate = self._gate(small, mask)
         if gate is Gate.CARRY:
             alpha, plate = self.last_alpha, self.plate  # the frame barely changed: so did both
         else:
@@ -225,10 +228,10 @@ class FrameProcessor:
                 mask = self._last_mask  # the frame changed a little: new edges, same mask
             elif mask is None:
                 with Timer(st, "segment"):
-                    mask = self.segmenter.segment(image)
+                    mask = self.segmenter.segment(small if self._segment_reduced(small) else image)
             self._last_mask = mask
             with Timer(st, "refine"):
-                alpha = self.refiner.refine(mask, image)
+                alpha = self.refiner.refine(mask, image, reduced=small)
                 if not per_frame:  # per-frame effects need no clean plate
                     plate = self._plate_for(image)
                     plate.update(image, self.refiner.last_confidence)
@@ -261,16 +264,36 @@ class FrameProcessor:
             out = self.compositor.composite(image, background, keep, self._original_background(size))
         return replace(frame, image=out)
 
-    def _gate(self, image: np.ndarray, mask: np.ndarray | None) -> Gate:
-        """Live mode: how much of the matte this frame needs
+    def _reduce(self, image: np.ndarray) -> np.ndarray:
+        """The frame at the matte's working size (``MaskRefiner.reduce``), in a buffer reused
+        from frame to frame; the frame itself for refiners without one."""
+        reduce = getattr(self.refiner, "reduce", None)
+        if reduce is None:
+            return image
+        small = reduce(image, self._small)
+        if small is not image:
+            self._small = small
+        return small
+
+    def _segment_reduced(self, small: np.ndarray) -> bool:
+        """Whether the segmenter gives the frame's mask from ``small`` (it says so, and
+        ``small`` is at least its input size)."""
+        if not getattr(self.segmenter, "reduced_input_ok", False):
+            return False
+        h, w = self.segmenter.input_size_px
+        return small.shape[0] >= h and small.shape[1] >= w
+
+    def _gate(self, small: np.ndarray, mask: np.ndarray | None) -> Gate:
+        """Live mode: how much of the matte this frame needs, judged on the reduced frame
         (:class:`~livestyle.engine.gate.MatteGate`); elsewhere, or with a precomputed mask,
         ``SEGMENT``."""
         if self.gate is None or mask is not None:
             return Gate.SEGMENT
-        if self.last_alpha is None or self.last_alpha.shape != image.shape[:2]:
+        if self.last_alpha is None or self._last_small_shape != small.shape:
             self.gate.reset()
+            self._last_small_shape = small.shape
         with Timer(self.stats, "gate"):
-            decision = self.gate.decide(image)
+            decision = self.gate.decide(small)
         if decision is not Gate.SEGMENT and (self.last_alpha is None or self._last_mask is None):
             return Gate.SEGMENT  # nothing to reuse yet
         return decision

@@ -173,6 +173,6 @@ class HardMaskRefiner(MaskRefiner):
         super().__init__(options, mode)
         self.blur_px = blur_px
 
-    def refine(self, mask: np.ndarray, frame: np.ndarray) -> np.ndarray:
-        conf = self.confidence(mask, frame.shape)
+    def refine(self, mask: np.ndarray, frame: np.ndarray, reduced: np.ndarray | None = None) -> np.ndarray:
+        conf = self.confidence(mask, frame.shape)  # no guide: ``reduced`` is not needed
         return hard_mask(conf, (frame.shape[1], frame.shape[0]), self.blur_px)

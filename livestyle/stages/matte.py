@@ -76,8 +76,9 @@ class MaskRefiner:
         options: :class:`~livestyle.config.MaskOptions`.
         mode: in ``IMAGE`` mode there is no temporal smoothing.
 
-    ``refine(mask, frame)`` takes the model's ``(h, w)`` float32 mask and the ``(H, W, 3)``
-    uint8 BGR frame and returns ``(H, W)`` float32 alpha in [0, 1] (1 = person).
+    ``refine(mask, frame, reduced=None)`` takes the model's ``(h, w)`` float32 mask and the
+    ``(H, W, 3)`` uint8 BGR frame (and optionally :meth:`reduce` of it) and returns ``(H, W)``
+    float32 alpha in [0, 1] (1 = person).
     ``reset()`` forgets the temporal state (use it at a scene cut or a new source).
     """
 
@@ -112,7 +113,19 @@ class MaskRefiner:
             cv2.addWeighted(up, a, self._ema, 1.0 - a, 0.0, dst=self._ema)
         return self._ema
 
-    def refine(self, mask: np.ndarray, frame: np.ndarray) -> np.ndarray:
+    def reduce(self, frame: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """The frame at the working size (area-averaged), ``(h, w, 3)`` uint8 BGR: the guide
+        of :meth:`refine`; pass it to ``refine(..., reduced=)`` so it is made once per frame
+        (``out``: a buffer of that shape to write it into)."""
+        ws = self.working_size(frame.shape)
+        if ws == (frame.shape[1], frame.shape[0]):
+            return frame
+        if out is None or out.shape[:2] != (ws[1], ws[0]):
+            return cv2.resize(frame, ws, interpolation=cv2.INTER_AREA)
+        return cv2.resize(frame, ws, dst=out, interpolation=cv2.INTER_AREA)
+
+    def refine(self, mask: np.ndarray, frame: np.ndarray, reduced: np.ndarray | None = None) -> np.ndarray:
+        """``reduced``: :meth:`reduce` of ``frame``, if the caller has it."""
         o = self.options
         conf = self.confidence(mask, frame.shape)
         ws = (conf.shape[1], conf.shape[0])
@@ -120,7 +133,10 @@ class MaskRefiner:
         # Edge refinement first, on the smoothed confidence: the filter moves the soft edge
         # onto the frame's edge; the ramp afterwards makes it narrow.
         if o.refine != "none":
-            guide = frame if ws == full else cv2.resize(frame, ws, interpolation=cv2.INTER_AREA)
+            if reduced is not None and reduced.shape[1::-1] == ws:
+                guide = reduced
+            else:
+                guide = frame if ws == full else cv2.resize(frame, ws, interpolation=cv2.INTER_AREA)
             if o.refine_guide == "gray":
                 guide = cv2.cvtColor(guide, cv2.COLOR_BGR2GRAY)
             r = max(1, round(o.refine_radius_px))

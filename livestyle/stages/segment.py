@@ -33,9 +33,15 @@ class SelfieSegmenter(Closing):
         model: ``"general"`` (256x256) or ``"landscape"`` (144x256).
         threads: interpreter threads.
 
+    ``reduced_input_ok``: the mask of a copy of the frame reduced to no less than
+    ``input_size_px`` (e.g. the matte's half-size guide) is the mask of the frame, so a caller
+    that has one may pass it and save the reduction here.
+
     Raises:
         ModelError: the model file is missing, corrupt or cannot be loaded.
     """
+
+    reduced_input_ok = True
 
     def __init__(self, model: str = "general", threads: int = 1):
         from livestyle.models import model_path

@@ -237,7 +237,7 @@ class _SlowSegmenter:
 
 
 def test_live_stylizer_slows_down_when_frames_come_faster_than_they_are_processed():
-    cfg = Config.model_validate({"plate": {"style_rate_hz": 8.0}})
+    cfg = Config.model_validate({"plate": {"style_rate_hz": 8.0}, "live": {"matte_skip_psnr_db": 0, "mask_reuse_psnr_db": 0}})
     proc = FrameProcessor(_SlowSegmenter(SelfieSegmenter("landscape"), 0.03), _CountingStylizer(), cfg, RunningMode.LIVE)
     proc.start(threading.Event(), _raise)
     try:
