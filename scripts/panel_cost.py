@@ -4,7 +4,9 @@ Runs ``livestyle run --input CLIP --live --no-preview --vcam`` (a recording virt
 no device is needed) alternately without and with ``--panel``; with the panel, Debian's
 chromium (Playwright) keeps the page open, so the preview streams and the figures are polled
 as a user would see them. CPU is the livestyle process's own (``/proc/PID/stat`` user +
-system time over the steady window, 100 % = one core); fps is the run's own summary line.
+system time over the steady window, 100 % = one core); fps is the run's own summary line
+(whole run) and, with the panel, also the output frames counted over the steady window
+(``frames_out`` of ``/api/status``), which leaves out chromium's start-up.
 
 On a busy machine those whole-process figures mostly measure the scheduler; ``--threads``
 instead runs the session in this process with the page open and reports the CPU time of each
@@ -72,12 +74,15 @@ def one_run(clip: str, seconds: float, warmup_s: float, panel: bool, workdir: st
             page = browser.new_page(viewport={"width": 1440, "height": 900})
             page.goto(url)
         time.sleep(max(0.0, warmup_s - (time.monotonic() - t0)))
+        fetch = "async () => (await fetch('/api/status')).json()"
+        n0 = page.evaluate(fetch)["frames_out"] if panel else 0
         c0, w0 = cpu_s(proc.pid), time.monotonic()
         status = None
         time.sleep(seconds)
         c1, w1 = cpu_s(proc.pid), time.monotonic()
         if panel:
-            status = page.evaluate("async () => (await fetch('/api/status')).json()")
+            status = page.evaluate(fetch)
+            status["window_fps"] = (status["frames_out"] - n0) / (w1 - w0)
             frames = page.evaluate("document.getElementById('preview').naturalWidth")
             assert frames > 0, "the preview is not streaming"
     finally:
@@ -173,13 +178,14 @@ def main() -> int:
                 st = res["status"] or {}
                 print(f"round {r + 1} {'panel   ' if panel else 'no panel'}: {res['fps']:5.2f} fps, "
                       f"CPU {res['cpu_percent']:5.1f} %, load {load:.1f}"
-                      + (f"; page shows {st.get('fps')} fps, p95 {st.get('latency_p95_ms')} ms, "
+                      + (f"; steady window {st['window_fps']:.2f} fps; page shows {st.get('fps')} fps, p95 {st.get('latency_p95_ms')} ms, "
                          f"CPU {st.get('cpu_percent')} %, {st.get('restyles_per_s')} restyles/s" if st else ""),
                       flush=True)
     for panel in (False, True):
         rs = [r for r in results if r["panel"] is panel]
+        window = f", steady window {sum(r['status']['window_fps'] for r in rs) / len(rs):5.2f} fps" if panel else ""
         print(f"mean {'panel   ' if panel else 'no panel'}: {sum(r['fps'] for r in rs) / len(rs):5.2f} fps, "
-              f"CPU {sum(r['cpu_percent'] for r in rs) / len(rs):5.1f} %")
+              f"CPU {sum(r['cpu_percent'] for r in rs) / len(rs):5.1f} %{window}")
     return 0
 
 

@@ -391,12 +391,13 @@ class LiveController:
         return self.stats.style_rate_hz(window_s, last=60)
 
     def status(self) -> dict:
-        """``out_fps``, ``style_hz``, ``latency_ms`` (smoothed), ``latency_p95_ms`` (of the last
-        90 frames), ``style``, ``strength``, ``effect``, ``change_ms`` (the last style-change
+        """``out_fps``, ``frames_out`` (since the start), ``style_hz``, ``latency_ms`` (smoothed),
+        ``latency_p95_ms`` (of the last 90 frames), ``style``, ``strength``, ``effect``, ``change_ms`` (the last style-change
         latency, or 0), ``stages_ms`` (stage -> median ms of its last 60 runs)."""
         latencies = list(self._latencies_ms)
         return {
             "out_fps": self._out.hz(window_s=3.0),
+            "frames_out": self.frames_out,
             "style_hz": self.style_hz(),
             "latency_ms": self._latency_ms,
             "latency_p95_ms": float(np.percentile(latencies, 95)) if latencies else 0.0,

@@ -107,7 +107,7 @@ def test_panel_steers_a_live_session(live, tmp_path):
     path = client.post("/api/snapshot").json()["path"]
     assert path.startswith(str(tmp_path / "shots")) and cv2.imread(path).shape == (540, 960, 3)
     s = client.get("/api/status").json()
-    assert s["fps"] > 0 and s["latency_p95_ms"] > 0 and s["cpu_percent"] >= 0 and s["restyles_per_s"] >= 0
+    assert s["fps"] > 0 and s["frames_out"] > 0 and s["latency_p95_ms"] > 0 and s["cpu_percent"] >= 0 and s["restyles_per_s"] >= 0
 
 
 def test_thumbnails_are_rendered_once_and_cached(tmp_path):

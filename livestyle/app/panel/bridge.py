@@ -91,7 +91,7 @@ class SessionControl:
             "style": self.controller.style or c["style"], "strength": round(float(self.controller.strength), 3),
             "effect": self.effect, "blur_strength": self.blur_strength, "mirror": self.mirror,
             "has_background": self._background is not None or bool(self.config.effect.background),
-            "fps": round(c["out_fps"], 2), "latency_p95_ms": round(c["latency_p95_ms"], 1),
+            "fps": round(c["out_fps"], 2), "frames_out": c["frames_out"], "latency_p95_ms": round(c["latency_p95_ms"], 1),
             "cpu_percent": round(self.cpu.sample(), 1), "restyles_per_s": round(c["style_hz"], 2),
             "change_ms": round(c["change_ms"], 1), "styles_version": self.styles_version,
             "width": self.size_px[0], "height": self.size_px[1],

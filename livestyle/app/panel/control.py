@@ -32,7 +32,8 @@ class PanelControl(Protocol):
 
     def status(self) -> dict:
         """At least ``style`` (name), ``strength`` (0..1), ``effect`` (name), ``blur_strength``,
-        ``mirror``, ``fps`` (output frames per second), ``latency_p95_ms`` (capture to output),
+        ``mirror``, ``fps`` (output frames per second), ``frames_out`` (output frames since
+        the start), ``latency_p95_ms`` (capture to output),
         ``cpu_percent`` (process CPU, 100 = one core), ``restyles_per_s``, ``styles_version``
         (changes when the gallery changes)."""
         ...
