@@ -135,7 +135,7 @@ def measure(clip: str, from_s: float, frames: int, config_path: str | None, over
         "background_restyled": round(float(np.mean(m.background_diff)), 1), "flicker_ratio": round(m.flicker_ratio, 3),
         "loop_cpu_ms_mean": round(float(np.mean(cpu_ms[3:])), 2), "loop_cpu_ms_p50": round(float(np.median(cpu_ms[3:])), 2),
         "restyles": stats.style_refreshes, "matte_carried": gate.skipped if gate else 0,
-        "mask_reused": gate.reused if gate else 0, "load": round(__import__("os").getloadavg()[0], 2),
+        "mask_reused": getattr(gate, "reused", 0), "load": round(__import__("os").getloadavg()[0], 2),
     }  # fmt: skip
 
 

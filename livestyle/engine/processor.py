@@ -1,7 +1,8 @@
 """The frame processor: the per-frame work of the processor thread.
 
 Segment (live), refine the alpha matte, update the clean plate (in live mode all three are
-skipped while the frame barely changes), schedule restyling on the style worker, composite.
+skipped while the frame barely changes, and the segmentation alone while it changes a little:
+:mod:`livestyle.engine.gate`), schedule restyling on the style worker, composite.
 """
 
 from __future__ import annotations
