@@ -235,7 +235,9 @@ class FrameProcessor:
                 alpha = self.refiner.refine(mask, image, reduced=small)
                 if not per_frame:  # per-frame effects need no clean plate
                     plate = self._plate_for(image)
-                    plate.update(image, self.refiner.last_confidence)
+                    w, h = plate.size_px  # from the reduced frame when it is no smaller (720p and up)
+                    source = small if small.shape[0] >= h and small.shape[1] >= w else image
+                    plate.update(source, self.refiner.last_confidence)
         self.last_alpha = alpha
         if self.stylizer is None:
             return replace(frame, image=image)
