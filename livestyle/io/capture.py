@@ -19,7 +19,7 @@ import re
 import sys
 import threading
 import time
-from itertools import chain, dropwhile
+from itertools import chain
 from pathlib import Path
 from typing import Iterator, Protocol, runtime_checkable
 
@@ -27,7 +27,6 @@ import cv2
 import numpy as np
 
 from livestyle.errors import DeviceError
-from livestyle.protocols import Frame
 
 log = logging.getLogger(__name__)
 
@@ -186,8 +185,10 @@ class FileCamera:
         path: the video file.
         rate_hz: delivery rate in frames per second (default: the file's rate).
         loop: start again at the end (else :class:`CameraEnded` is raised).
-        start_s: play from this many seconds into the file (also after each loop); the
-            frames before it are decoded and skipped when the camera opens.
+        start_s: play from this many seconds into the file (also after each loop): the file
+            is sought to the key frame before it, and the frames from there to it are
+            decoded and skipped, so a loop back costs one group of pictures, not the file's
+            first ``start_s`` seconds.
 
     Raises:
         InputError: the file is missing or not a readable video (at construction).
@@ -206,7 +207,7 @@ class FileCamera:
         self._rate = float(rate_hz or info.rate_hz or DEFAULT_RATE_HZ)
         self.loop = loop
         self.start_ms = 1000.0 * max(0.0, start_s)
-        self._frames: Iterator[Frame] | None = None
+        self._frames: Iterator[np.ndarray] | None = None
         self._gone = threading.Event()
         self._next_due = 0.0
         self.frames_read = 0
@@ -232,14 +233,27 @@ class FileCamera:
             self._frames = self._from_start()
         self._next_due = time.perf_counter()
 
-    def _from_start(self) -> Iterator[Frame]:
-        """The file's frames from ``start_s`` on (the first one decoded here, not on a read)."""
-        frames = iter(self._source)
-        if self.start_ms > 0:
-            frames = dropwhile(lambda f: f.timestamp_ms < self.start_ms - 0.5, frames)
-            first = next(frames, None)
-            frames = iter(()) if first is None else chain((first,), frames)
-        return frames
+    def _from_start(self) -> Iterator[np.ndarray]:
+        """The file's images from ``start_s`` on (the first one decoded here, not on a read)."""
+        if self.start_ms <= 0:
+            return (frame.image for frame in self._source)
+        frames = self._sought()
+        first = next(frames, None)
+        return iter(()) if first is None else chain((first,), frames)
+
+    def _sought(self) -> Iterator[np.ndarray]:
+        """Images from ``start_s`` on: a seek to the key frame before it, then decoding."""
+        import av
+
+        with av.open(str(self.path)) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            target = (stream.start_time or 0) + int(self.start_ms / 1000.0 / stream.time_base)
+            half_frame = int(0.5 / self._rate / stream.time_base)
+            container.seek(target, backward=True, any_frame=False, stream=stream)
+            for picture in container.decode(stream):
+                if picture.pts is None or picture.pts >= target - half_frame:
+                    yield picture.to_ndarray(format="bgr24")
 
     def read(self) -> np.ndarray | None:
         if self._gone.is_set() or self._frames is None:
@@ -258,7 +272,7 @@ class FileCamera:
             self._frames = self._from_start()
             frame = next(self._frames)
         self.frames_read += 1
-        return frame.image
+        return frame
 
     def release(self) -> None:
         """Close the device side (the file stays open for a reopen)."""
