@@ -202,9 +202,9 @@ class PersonSegmenter(Closing):
         prior_weight: the prior's share in the fused mask (the crop's is the rest).
         follow: move an older prior with the person (see :meth:`_follow`).
         follow_deadband: ``(px, scale)``: the prior stays put while the person moved less
-            than ``px`` output pixels on both axes and scaled by less than ``scale`` (the
-            selfie mask's centroid jitters, e.g. with typing hands: moving the prior with
-            it flickered the edges).
+            than ``px`` output pixels (of a 960x540 frame; scaled with the frame) on both
+            axes and scaled by less than ``scale`` (the selfie mask's centroid jitters, e.g.
+            with typing hands: moving the prior with it flickered the edges).
         selfie_gate: where the crop's selfie mask is at least this confident and within
             ``selfie_reach_px`` output pixels of the prior's person, the fused mask is at
             least the selfie mask (keeps what MODNet drops next to the person: a desk edge
@@ -339,6 +339,7 @@ class PersonSegmenter(Closing):
         if not self.follow or then is None or now is None or prior_count == count:
             return prior
         db_px, db_scale = self.follow_deadband
+        db_px *= prior.shape[1] / 480.0  # given for 960x540 frames
         scale = float(np.clip(np.sqrt(now[2] / then[2]), 0.85, 1.15))
         dx, dy = now[0] - then[0], now[1] - then[1]
         if abs(dx) < db_px and abs(dy) < db_px and abs(scale - 1.0) < db_scale:
