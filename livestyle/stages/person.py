@@ -41,7 +41,7 @@ def person_box(mask: np.ndarray, threshold: float = 0.5, keep_fraction: float = 
     """Box ``(x0, y0, x1, y1)`` (exclusive ends, mask pixels) around the connected components
     of ``mask >= threshold`` whose area is at least ``keep_fraction`` of the largest one's;
     None if there is none. ``mask``: ``(h, w)`` float32."""
-    n, _, st, _ = cv2.connectedComponentsWithStats((mask >= threshold).astype(np.uint8), connectivity=8)
+    n, _, st, _ = _components((mask >= threshold).view(np.uint8))
     if n <= 1:
         return None
     areas = st[1:, cv2.CC_STAT_AREA]
@@ -54,14 +54,19 @@ def person_box(mask: np.ndarray, threshold: float = 0.5, keep_fraction: float = 
 def keep_large_components(mask: np.ndarray, threshold: float = 0.3, keep_fraction: float = 0.3) -> np.ndarray:
     """``mask`` with the connected components of ``mask >= threshold`` smaller than
     ``keep_fraction`` of the largest one set to 0 (in place; also returned)."""
-    n, labels, st, _ = cv2.connectedComponentsWithStats((mask >= threshold).astype(np.uint8), connectivity=8)
+    n, labels, st, _ = _components((mask >= threshold).view(np.uint8))
     if n > 2:
-        areas = st[:, cv2.CC_STAT_AREA].copy()
-        areas[0] = 0
-        keep = areas >= keep_fraction * areas[1:].max()
-        keep[0] = True  # below threshold: the soft fringe stays
-        mask *= keep[labels]
+        areas = st[1:, cv2.CC_STAT_AREA]
+        for i in np.nonzero(areas < keep_fraction * areas.max())[0] + 1:  # small: only their boxes
+            x, y, w, h = st[i, :4]
+            mask[y : y + h, x : x + w][labels[y : y + h, x : x + w] == i] = 0.0
     return mask
+
+
+def _components(binary: np.ndarray):
+    """8-connected components with stats of a 0/1 uint8 image (Grana's labelling: half the
+    time of OpenCV's default here)."""
+    return cv2.connectedComponentsWithStatsWithAlgorithm(binary, 8, cv2.CV_32S, cv2.CCL_GRANA)
 
 
 def crop_rect(box, frame_wh: tuple[int, int], margin: float) -> tuple[int, int, int, int]:
