@@ -11,12 +11,18 @@ person vanishes into the effect. :class:`PersonSegmenter` (a
    whole frame.
 2. *Selfie framing*: the selfie ``general`` model runs on that box plus a margin (squashed to
    its 256x256 input, as it squashes whole frames), and its mask is pasted back.
-3. *Fusion*: the mean of that mask and the prior, then only connected components at least
-   ``keep_fraction`` of the largest one's area are kept (drops the prior's background blobs).
+3. *Fusion*: 2/3 prior + 1/3 that mask; where that mask is confident (>= 0.9) within a few
+   pixels of the prior's person, at least that mask (MODNet leaves out a desk edge under the
+   arms and the lenses of glasses that the selfie model keeps); then only connected
+   components at least ``keep_fraction`` of the largest one's area are kept (drops the
+   prior's background blobs).
 
 The prior runs on every frame for images, every ``prior_every_frames`` frames for recorded
 video (synchronously: deterministic), and on its own thread at most ``prior_rate_hz`` for live
-cameras (the newest finished prior is used; the frame loop never waits for it).
+cameras (the newest finished prior is used; the frame loop waits only on the first frame,
+for that frame's prior). In video, a new prior is averaged with the previous one moved to its
+frame, and a prior is moved with the person only when they moved more than a few pixels: both
+against flicker.
 Figures: ``livestyle bench --matte`` and the README section "Person matte".
 """
 
@@ -35,7 +41,7 @@ def person_box(mask: np.ndarray, threshold: float = 0.5, keep_fraction: float = 
     """Box ``(x0, y0, x1, y1)`` (exclusive ends, mask pixels) around the connected components
     of ``mask >= threshold`` whose area is at least ``keep_fraction`` of the largest one's;
     None if there is none. ``mask``: ``(h, w)`` float32."""
-    n, _, st, _ = cv2.connectedComponentsWithStats((mask >= threshold).astype(np.uint8), connectivity=8)
+    n, _, st, _ = _components((mask >= threshold).view(np.uint8))
     if n <= 1:
         return None
     areas = st[1:, cv2.CC_STAT_AREA]
@@ -48,14 +54,19 @@ def person_box(mask: np.ndarray, threshold: float = 0.5, keep_fraction: float = 
 def keep_large_components(mask: np.ndarray, threshold: float = 0.3, keep_fraction: float = 0.3) -> np.ndarray:
     """``mask`` with the connected components of ``mask >= threshold`` smaller than
     ``keep_fraction`` of the largest one set to 0 (in place; also returned)."""
-    n, labels, st, _ = cv2.connectedComponentsWithStats((mask >= threshold).astype(np.uint8), connectivity=8)
+    n, labels, st, _ = _components((mask >= threshold).view(np.uint8))
     if n > 2:
-        areas = st[:, cv2.CC_STAT_AREA].copy()
-        areas[0] = 0
-        keep = areas >= keep_fraction * areas[1:].max()
-        keep[0] = True  # below threshold: the soft fringe stays
-        mask *= keep[labels]
+        areas = st[1:, cv2.CC_STAT_AREA]
+        for i in np.nonzero(areas < keep_fraction * areas.max())[0] + 1:  # small: only their boxes
+            x, y, w, h = st[i, :4]
+            mask[y : y + h, x : x + w][labels[y : y + h, x : x + w] == i] = 0.0
     return mask
+
+
+def _components(binary: np.ndarray):
+    """8-connected components with stats of a 0/1 uint8 image (Grana's labelling: half the
+    time of OpenCV's default here)."""
+    return cv2.connectedComponentsWithStatsWithAlgorithm(binary, 8, cv2.CV_32S, cv2.CCL_GRANA)
 
 
 def crop_rect(box, frame_wh: tuple[int, int], margin: float) -> tuple[int, int, int, int]:
@@ -109,54 +120,72 @@ class FocusedPrior(Closing):
 
 
 class _PriorThread:
-    """Runs ``prior.segment`` on the newest offered frame, at most ``rate_hz``, on a daemon thread."""
+    """Runs ``prior.segment`` on the newest offered frame, at most ``rate_hz``, on a daemon
+    thread. Results carry the number of the frame they were made from; :meth:`reset` drops
+    results and work of frames offered before it."""
 
     def __init__(self, prior, rate_hz: float):
         self._prior = prior
         self._period_s = 1.0 / rate_hz if rate_hz > 0 else 0.0
         self._cond = threading.Condition()
-        self._frame: np.ndarray | None = None
+        self._pending: tuple[np.ndarray, int, int] | None = None  # image, count, generation
+        self._busy = self._urgent = self._closed = False
+        self._generation = 0
         self._result: np.ndarray | None = None
-        self._frame_count = self._result_count = -1
-        self._closed = False
+        self._result_count = -1
         self._thread = threading.Thread(target=self._run, name="person-prior", daemon=True)
         self._thread.start()
 
     def offer(self, image: np.ndarray, count: int) -> None:
         """Hand over frame number ``count`` if the thread is ready for one (else nothing)."""
         with self._cond:
-            if self._frame is None:
-                self._frame = image.copy()
-                self._frame_count = count
-                self._cond.notify()
+            if not self._busy and self._pending is None:
+                self._pending = (image.copy(), count, self._generation)
+                self._cond.notify_all()
 
     def latest(self) -> tuple[np.ndarray | None, int]:
         """The newest finished prior and the number of the frame it was made from."""
         with self._cond:
             return self._result, self._result_count
 
+    def now(self, image: np.ndarray, count: int, timeout_s: float) -> tuple[np.ndarray | None, int]:
+        """Run on frame ``count`` next, ahead of the rate limit, and wait up to ``timeout_s`` for
+        it; then as :meth:`latest`."""
+        with self._cond:
+            self._pending = (image.copy(), count, self._generation)
+            self._urgent = True
+            self._cond.notify_all()
+            self._cond.wait_for(lambda: self._result_count == count or self._closed, timeout_s)
+            return self._result, self._result_count
+
+    def reset(self) -> None:
+        with self._cond:
+            self._generation += 1
+            self._pending, self._result, self._result_count = None, None, -1
+
     def _run(self) -> None:
         while True:
             with self._cond:
-                while self._frame is None and not self._closed:
-                    self._cond.wait()
+                self._cond.wait_for(lambda: self._pending is not None or self._closed)
                 if self._closed:
                     return
-                image, count = self._frame, self._frame_count
+                (image, count, generation), self._pending = self._pending, None
+                self._busy, self._urgent = True, False
             t0 = time.perf_counter()
             result = self._prior.segment(image)
             with self._cond:
-                self._result, self._result_count = result, count
-            rest = self._period_s - (time.perf_counter() - t0)
-            if rest > 0:
-                time.sleep(rest)
-            with self._cond:
-                self._frame = None  # ready for the next offer
+                if generation == self._generation:
+                    self._result, self._result_count = result, count
+                    self._cond.notify_all()
+                rest = self._period_s - (time.perf_counter() - t0)
+                if rest > 0:  # the rate limit; a frame needed now ends it
+                    self._cond.wait_for(lambda: self._urgent or self._closed, rest)
+                self._busy = False
 
     def close(self) -> None:
         with self._cond:
             self._closed = True
-            self._cond.notify()
+            self._cond.notify_all()
         self._thread.join(timeout=5.0)
 
 
@@ -177,6 +206,18 @@ class PersonSegmenter(Closing):
             dropped.
         prior_weight: the prior's share in the fused mask (the crop's is the rest).
         follow: move an older prior with the person (see :meth:`_follow`).
+        follow_deadband: ``(px, scale)``: the prior stays put while the person moved less
+            than ``px`` output pixels (of a 960x540 frame; scaled with the frame) on both
+            axes and scaled by less than ``scale`` (the selfie mask's centroid jitters, e.g.
+            with typing hands: moving the prior with it flickered the edges).
+        selfie_gate: where the crop's selfie mask is at least this confident and within
+            ``selfie_reach_px`` output pixels of the prior's person, the fused mask is at
+            least the selfie mask (keeps what MODNet drops next to the person: a desk edge
+            under the arms, the lenses of glasses); above 1: off.
+        prior_ema: the weight of a new prior against the previous one moved to its frame
+            (VIDEO and LIVE; MODNet's frame-to-frame noise flickered); 1: off.
+        first_prior_wait_s: LIVE: the first frame (and the first after :meth:`reset`) waits
+            up to this long for its own prior, so the person is kept from the first frame.
 
     ``segment(image)`` takes ``(H, W, 3)`` uint8 BGR and returns ``(round(H * out_scale),
     round(W * out_scale))`` float32 in [0, 1] (1 = person). ``reset()`` forgets the tracked
@@ -184,7 +225,10 @@ class PersonSegmenter(Closing):
     """
 
     def __init__(self, selfie, prior=None, mode: RunningMode = RunningMode.VIDEO, *, prior_every_frames: int = 5,
-                 prior_rate_hz: float = 3.0, out_scale: float = 0.5, margin: float = 0.2, keep_fraction: float = 0.3, prior_weight: float = 0.67, follow: bool = True):  # fmt: skip
+                 prior_rate_hz: float = 3.0, out_scale: float = 0.5, margin: float = 0.2, keep_fraction: float = 0.3,
+                 prior_weight: float = 0.67, follow: bool = True, follow_deadband: tuple[float, float] = (3.0, 0.06),
+                 selfie_gate: float = 0.9, selfie_reach_px: int = 8, prior_ema: float = 0.5,
+                 first_prior_wait_s: float = 2.0):  # fmt: skip
         self.selfie = selfie
         self.prior = prior
         self.mode = mode
@@ -194,56 +238,96 @@ class PersonSegmenter(Closing):
         self.keep_fraction = keep_fraction
         self.prior_weight = prior_weight
         self.follow = follow
+        self.follow_deadband = follow_deadband
+        self.selfie_gate = selfie_gate
+        self.selfie_reach_px = selfie_reach_px
+        self.prior_ema = prior_ema
+        self.first_prior_wait_s = first_prior_wait_s
         self._thread = _PriorThread(prior, prior_rate_hz) if prior is not None and mode is RunningMode.LIVE else None
         self.reset()
 
     def reset(self) -> None:
         self._count = 0
+        self._waited = False
+        if self._thread is not None:
+            self._thread.reset()
         self._prior_mask: np.ndarray | None = None
         self._prior_count = -1
         self._last: np.ndarray | None = None
         self._moments: dict[int, tuple[float, float, float]] = {}
 
-    def _update_prior(self, image: np.ndarray, out_wh: tuple[int, int]) -> None:
-        """Set ``_prior_mask`` (at ``out_wh``) and ``_prior_count`` (the frame it was made from)."""
+    def _new_prior(self, image: np.ndarray, out_wh: tuple[int, int]):
+        """A prior newer than ``_prior_mask`` (at ``out_wh``) and the number of the frame it
+        was made from, or None."""
         if self.prior is None:
-            return
-        if self._thread is not None:
+            return None
+        if self._thread is not None and self._prior_mask is None and not self._waited:
+            self._waited = True  # start-up: the selfie model alone may lose the person
+            raw, count = self._thread.now(image, self._count, self.first_prior_wait_s)
+        elif self._thread is not None:
             self._thread.offer(image, self._count)
             raw, count = self._thread.latest()
         elif self.mode is RunningMode.IMAGE or self._count % self.prior_every_frames == 0:
             raw, count = self.prior.segment(image), self._count
         else:
-            return
-        if raw is not None and count != self._prior_count:
-            self._prior_mask = cv2.resize(raw, out_wh, interpolation=cv2.INTER_LINEAR)
-            self._prior_count = count
+            return None
+        if raw is None or count == self._prior_count:
+            return None
+        return cv2.resize(raw, out_wh, interpolation=cv2.INTER_LINEAR), count
+
+    def _set_prior(self, new: np.ndarray, count: int) -> None:
+        """Take ``new`` (made from frame ``count``) as the prior; with ``prior_ema`` < 1 it is
+        blended with the previous prior moved to that frame (MODNet's frame-to-frame noise,
+        e.g. a desk edge in one prior and not the next, would otherwise flicker)."""
+        old = self._prior_mask
+        if old is not None and self.prior_ema < 1.0 and self.mode is not RunningMode.IMAGE and old.shape == new.shape:
+            old = self._follow(old, self._prior_count, count)
+            cv2.addWeighted(new, self.prior_ema, old, 1.0 - self.prior_ema, 0.0, dst=new)
+        self._prior_mask, self._prior_count = new, count
 
     def segment(self, image: np.ndarray) -> np.ndarray:
         H, W = image.shape[:2]
         out_wh = (max(1, round(W * self.out_scale)), max(1, round(H * self.out_scale)))
-        self._update_prior(image, out_wh)
+        got = self._new_prior(image, out_wh)
         count = self._count
         self._count += 1
-        prior = self._prior_mask
-        if prior is not None and prior.shape != (out_wh[1], out_wh[0]):
-            prior = self._prior_mask = None
-        fresh = prior is not None and self._prior_count == count
-        guide = prior if fresh or self._last is None else self._last
-        box = person_box(guide, keep_fraction=self.keep_fraction) if guide is not None else None
+        if self._prior_mask is not None and self._prior_mask.shape != (out_wh[1], out_wh[0]):
+            self._prior_mask = None
+        newest = got[0] if got is not None else self._prior_mask
+        fresh = got is not None and got[1] == count
+        if fresh or self._last is None:
+            box = person_box(newest, keep_fraction=self.keep_fraction) if newest is not None else None
+        else:  # the previous output has only large components left: their bounds
+            x, y, w, h = cv2.boundingRect((self._last >= 0.5).view(np.uint8))
+            box = (x, y, x + w, y + h) if w > 0 else None
         if box is None:
             mask = cv2.resize(self.selfie.segment(image), out_wh, interpolation=cv2.INTER_LINEAR)
         else:
             mask = self._crop_segment(image, box, out_wh)
         if self.follow and self.mode is not RunningMode.IMAGE:
             self._remember(mask, count)
+        if got is not None:
+            self._set_prior(*got)
+        prior = self._prior_mask
         if prior is not None:
-            prior = self._follow(prior, count)
-            w = self.prior_weight
-            cv2.addWeighted(mask, 1.0 - w, prior, w, 0.0, dst=mask)
+            mask = self._fuse(mask, self._follow(prior, self._prior_count, count))
         mask = keep_large_components(mask, keep_fraction=self.keep_fraction)
         self._last = mask
         return mask.copy()
+
+    def _fuse(self, selfie: np.ndarray, prior: np.ndarray) -> np.ndarray:
+        """``prior_weight`` of the prior + the rest of the selfie mask; where the selfie mask is
+        confident (``selfie_gate``) near the prior's person (``selfie_reach_px``), at least it."""
+        w = self.prior_weight
+        fused = cv2.addWeighted(selfie, 1.0 - w, prior, w, 0.0)
+        if self.selfie_gate <= 1.0:
+            sure = selfie >= self.selfie_gate
+            if self.selfie_reach_px > 0:
+                d = 2 * self.selfie_reach_px + 1  # a square: 8x cheaper than a disc
+                near = cv2.dilate((prior >= 0.5).view(np.uint8), np.ones((d, d), np.uint8))
+                sure &= near.view(bool)
+            np.maximum(fused, selfie, out=fused, where=sure)
+        return fused
 
     def _remember(self, selfie_mask: np.ndarray, count: int) -> None:
         """Keep the selfie mask's centroid and area for frame ``count`` (the last 64 frames)."""
@@ -252,13 +336,19 @@ class PersonSegmenter(Closing):
             self._moments[count] = (m["m10"] / m["m00"], m["m01"] / m["m00"], m["m00"])
         self._moments.pop(count - 64, None)
 
-    def _follow(self, prior: np.ndarray, count: int) -> np.ndarray:
-        """The prior moved with the person: shifted by the motion of the selfie mask's centroid
-        since the prior's frame and scaled by the square root of its area ratio (0.85-1.15)."""
-        then, now = self._moments.get(self._prior_count), self._moments.get(count)
-        if not self.follow or then is None or now is None or self._prior_count == count:
+    def _follow(self, prior: np.ndarray, prior_count: int, count: int) -> np.ndarray:
+        """The prior made from frame ``prior_count`` moved with the person to frame ``count``:
+        shifted by the motion of the selfie mask's centroid and scaled by the square root of
+        its area ratio (0.85-1.15)."""
+        then, now = self._moments.get(prior_count), self._moments.get(count)
+        if not self.follow or then is None or now is None or prior_count == count:
             return prior
+        db_px, db_scale = self.follow_deadband
+        db_px *= prior.shape[1] / 480.0  # given for 960x540 frames
         scale = float(np.clip(np.sqrt(now[2] / then[2]), 0.85, 1.15))
+        dx, dy = now[0] - then[0], now[1] - then[1]
+        if abs(dx) < db_px and abs(dy) < db_px and abs(scale - 1.0) < db_scale:
+            return prior
         affine = np.float32([[scale, 0, now[0] - scale * then[0]], [0, scale, now[1] - scale * then[1]]])
         return cv2.warpAffine(prior, affine, (prior.shape[1], prior.shape[0]), flags=cv2.INTER_LINEAR)
 

@@ -96,20 +96,91 @@ class _Fixed:
         self.closed = True
 
 
-def test_live_prior_runs_on_its_own_thread_and_stops_on_close():
-    import time
+class _Gated(_Fixed):
+    """A stand-in prior that answers its first call at once and then waits for ``go``."""
 
-    selfie, prior = _Fixed(0.0), _Fixed(1.0)
-    seg = PersonSegmenter(selfie, prior, RunningMode.LIVE, prior_rate_hz=50.0)
+    def __init__(self, value: float):
+        import threading
+
+        super().__init__(value)
+        self.go = threading.Event()
+
+    def segment(self, image):
+        if self.calls >= 1:
+            self.go.wait()
+        return super().segment(image)
+
+
+def test_live_first_frame_waits_for_its_prior_later_frames_never_wait():
+    selfie, prior = _Fixed(0.0), _Gated(1.0)
+    seg = PersonSegmenter(selfie, prior, RunningMode.LIVE, prior_rate_hz=1000.0, first_prior_wait_s=60.0)
     image = np.zeros((72, 128, 3), np.uint8)
-    first = seg.segment(image)  # the prior is not ready yet: the frame loop does not wait
-    assert first.shape == (36, 64)
-    deadline = time.monotonic() + 30.0
-    out = first
-    while out.max() == 0.0 and time.monotonic() < deadline:
-        time.sleep(0.01)
-        out = seg.segment(image)
-    assert out.max() == pytest.approx(seg.prior_weight)  # fused: prior share of a 0 selfie mask
+    first = seg.segment(image)  # waits for the prior of this frame
+    assert first.shape == (36, 64) and first.max() == pytest.approx(seg.prior_weight)  # prior share of a 0 selfie mask
+    for _ in range(5):  # the prior thread is stuck in its second call: the frame loop goes on
+        assert seg.segment(image).max() > 0.0
     thread = seg._thread._thread
+    prior.go.set()
     seg.close()
     assert not thread.is_alive() and prior.closed and selfie.closed
+
+
+class _Where(_Fixed):
+    """A stand-in prior: person where the image is bright."""
+
+    def segment(self, image):
+        self.calls += 1
+        return (cv2.resize(image[..., 0], (self.shape[1], self.shape[0])) > 127).astype(np.float32)
+
+
+def test_reset_drops_the_prior_of_the_previous_source():
+    seg = PersonSegmenter(_Fixed(0.0), _Where(1.0), RunningMode.LIVE, prior_rate_hz=1000.0, first_prior_wait_s=60.0)
+    left, right = np.zeros((72, 128, 3), np.uint8), np.zeros((72, 128, 3), np.uint8)
+    left[:, :40], right[:, 88:] = 255, 255
+    assert seg.segment(left)[:, :20].min() > 0.5
+    seg.reset()
+    out = seg.segment(right)  # its own prior, not the left one
+    assert out[:, :20].max() == 0.0 and out[:, 44:].min() > 0.5
+    seg.close()
+
+
+def test_confident_selfie_kept_next_to_the_prior_person_only():
+    prior = np.zeros((60, 100), np.float32)
+    prior[10:50, 30:50] = 1.0  # the prior's person
+    selfie = np.zeros_like(prior)
+    selfie[50:56, 25:55] = 0.95  # a desk edge under the arms: next to the person
+    selfie[20:30, 80:95] = 0.95  # a confident blob far away
+    fused = PersonSegmenter(None, None, RunningMode.VIDEO, selfie_reach_px=8)._fuse(selfie, prior)
+    assert fused[53, 40] == pytest.approx(0.95) and fused[25, 88] < 0.5
+    assert fused[30, 40] == pytest.approx(0.67 + 0.33 * 0.0)
+
+
+def test_live_start_keeps_the_person_the_selfie_model_loses(segmenters, modnet):
+    """A live run over a moving composite (person-1, arms raised, over the porch): without a
+    prior the first frame loses her; with the first prior awaited, the first frames keep her."""
+    from itertools import islice
+
+    from livestyle.config import MaskOptions
+    from livestyle.stages.matte import MaskRefiner
+    from livestyle.stages.modnet import ModnetMatter
+    from livestyle.stages.segment import SelfieSegmenter
+
+    bg = me.fit_background(cv2.imread(str(MATTING / "bg-porch-691330_1280.jpg")), (480, 270))
+    frames = list(islice(me.moving_sequence(me.load_cutout(MATTING / "person-1.png"), bg, 90), 4))
+    options = MaskOptions(refine="none", low=0.3, high=0.7, feather_px=0.0)
+
+    def kept(alpha, truth):  # share of the person inside the matte
+        return np.count_nonzero((alpha >= 0.5) & (truth >= 0.5)) / np.count_nonzero(truth >= 0.5)
+
+    before = PersonSegmenter(segmenters["general"], None, RunningMode.LIVE)  # before the first prior
+    image, truth = frames[0]
+    assert kept(MaskRefiner(options, RunningMode.LIVE).refine(before.segment(image), image), truth) < 0.5
+    seg = PersonSegmenter(SelfieSegmenter("general"), ModnetMatter((448, 256)), RunningMode.LIVE, prior_rate_hz=2.0,
+                          first_prior_wait_s=120.0)  # fmt: skip
+    refine = MaskRefiner(options, RunningMode.LIVE).refine
+    try:
+        alphas = [refine(seg.segment(image), image) for image, _ in frames]
+    finally:
+        seg.close()
+    assert me.iou(alphas[0], frames[0][1]) > 0.85
+    assert min(kept(a, t) for a, (_, t) in zip(alphas, frames)) > 0.75
