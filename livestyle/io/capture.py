@@ -245,14 +245,17 @@ class FileCamera:
         """Images from ``start_s`` on: a seek to the key frame before it, then decoding."""
         import av
 
+        from livestyle.io.decode import DecodeReport, decode_resilient
+
         with av.open(str(self.path)) as container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             target = (stream.start_time or 0) + int(self.start_ms / 1000.0 / stream.time_base)
             half_frame = int(0.5 / self._rate / stream.time_base)
             container.seek(target, backward=True, any_frame=False, stream=stream)
-            for picture in container.decode(stream):
-                if picture.pts is None or picture.pts >= target - half_frame:
+            # the project's decoder (damaged packets concealed, as for the file itself)
+            for picture, pts in decode_resilient(container, stream, DecodeReport(self.path)):
+                if pts is None or pts >= target - half_frame:
                     yield picture.to_ndarray(format="bgr24")
 
     def read(self) -> np.ndarray | None:
