@@ -141,9 +141,31 @@ class Xvfb:
                 self.proc.wait()
 
 
-def _window_area(shot: np.ndarray) -> np.ndarray | None:
-    """The window's picture: the bounding box of non-black pixels on the black root, scaled to
-    the clip's 960x540."""
+def _window_box(display: str) -> tuple[int, int, int, int] | None:
+    """(x, y, width, height) of the visible "livestyle" window, from xdotool; None if it has no
+    such window (or xdotool is missing)."""
+    if not shutil.which("xdotool"):
+        return None
+    found = _xdotool(display, "search", "--onlyvisible", "--name", "^livestyle$")
+    for wid in found.stdout.split():
+        geo = dict(
+            line.split("=", 1) for line in _xdotool(display, "getwindowgeometry", "--shell", wid).stdout.split() if "=" in line
+        )  # fmt: skip
+        try:
+            box = tuple(int(geo[k]) for k in ("X", "Y", "WIDTH", "HEIGHT"))
+        except (KeyError, ValueError):
+            continue
+        if box[2] >= 350 and box[3] >= 200:
+            return box  # type: ignore[return-value]
+    return None
+
+
+def _window_area(shot: np.ndarray, box: tuple[int, int, int, int] | None = None) -> np.ndarray | None:
+    """The window's picture scaled to the clip's 960x540: the window's box when xdotool found
+    it, else the bounding box of non-black pixels on the black root."""
+    if box is not None:
+        x, y, w, h = box
+        shot = shot[max(y, 0) : y + h, max(x, 0) : x + w]
     ys, xs = np.nonzero(shot.max(axis=2) > 8)
     if ys.size < 1000:
         return None
@@ -221,17 +243,26 @@ def test_preview_window_under_xvfb_shows_restyled_background_around_intact_perso
     try:
         assert wait_log("live:", 120), "".join(log)
         best = None
+        seen: list[str] = []  # what each look found, for the failure message
         end = time.monotonic() + 60
         while time.monotonic() < end and proc.poll() is None:
             time.sleep(0.5)
-            area = _window_area(xvfb.grab())
+            box = _window_box(xvfb.display)
+            shot = xvfb.grab()
+            area = _window_area(shot, box)
             if area is None:
+                lit = int((shot.max(axis=2) > 8).sum())
+                seen.append(f"window {box}, {lit} lit pixels on the screen")
+                if len(seen) == 20:
+                    cv2.imwrite(str(tmp_path / "no-window.png"), shot)
                 continue
             p, b = _scores(area, refs, background)
             best = (p, b, area)
             if b > 25 and time.monotonic() > end - 56:
                 break
-        assert best is not None, "no window appeared on the virtual screen\n" + "".join(log)
+        assert best is not None, (
+            "no window appeared on the virtual screen: " + "; ".join(seen[:3] + ["..."] + seen[-3:]) + "\n" + "".join(log)
+        )
         p, b, area = best
         cv2.imwrite(str(tmp_path / "screenshot.png"), area)
         print(f"\nscreenshot {tmp_path / 'screenshot.png'}: person difference {p:.1f}, background difference {b:.1f} (of 255)")
