@@ -281,8 +281,10 @@ class LiveOptions(_Options):
     * ``mask_reuse_psnr_db``: when the matte is not carried over but the frame is within this
       PSNR of the frame the last segmentation mask was computed on (and no tile moved by more
       than 32 levels), that mask is reused and only the matte is refined again, guided by the
-      new frame: the segmentation model runs at most every other frame while a person sits
-      and talks; 0 = segment every computed frame.
+      new frame (and the clean plate is left as it is); 0 = segment every computed frame.
+    * ``mask_reuse_max``: at most this many computed frames in a row reuse a mask, so the
+      segmentation model runs at least every ``mask_reuse_max + 1`` computed frames while a
+      person sits and talks.
 
     In live mode the transformer runs with ``cores - 1`` threads (at least 1) unless
     ``style.threads`` is set, so the frame loop keeps a core.
@@ -294,6 +296,7 @@ class LiveOptions(_Options):
     matte_skip_psnr_db: float = Field(35.0, ge=0.0, le=100.0)
     matte_skip_max: int = Field(1, ge=1, le=30)
     mask_reuse_psnr_db: float = Field(30.0, ge=0.0, le=100.0)
+    mask_reuse_max: int = Field(1, ge=1, le=30)
 
 
 class PanelOptions(_Options):

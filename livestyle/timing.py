@@ -40,11 +40,11 @@ def recent(values, n: int) -> list:
 class ThreadCpu:
     """CPU seconds used by each thread of this process, by thread name (Linux ``/proc``).
 
-    ``sample()`` (call it every ~0.1 s, e.g. from a monitor thread) reads each thread's user +
+    ``sample()`` (call it every 0.1-0.25 s, e.g. from a monitor thread) reads each thread's user +
     system time from ``/proc/self/task/<tid>/stat`` and names Python threads by their
     ``threading`` name; threads started by native code (video decoder, inference runtimes)
     are summed as ``"native"``. ``seconds()`` gives, per name, the CPU time from the first sample (or the
-    thread's start) to the thread's last sample (its last ~0.1 s before it ends is not seen).
+    thread's start) to the thread's last sample (its last sampling period before it ends is not seen).
     Elsewhere than Linux, ``seconds()`` is empty.
     """
 

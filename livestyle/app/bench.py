@@ -63,11 +63,14 @@ def cpu_seconds() -> float:
 class ResourceMonitor:
     """Samples resident memory every ``period_s`` on a thread; records CPU time used.
 
+    Each sample reads every thread's ``/proc`` entry (~0.2 ms of a core), so the default
+    period, 0.25 s, keeps the monitor itself under 0.2 % of a core in the figures it reports.
+
     ``marks`` maps a frame count to the RSS when the output first reached it (for the
     memory-growth check at 1,000 and 10,000 frames).
     """
 
-    def __init__(self, frames_out, period_s: float = 0.1, marks=(1000, 10000)):
+    def __init__(self, frames_out, period_s: float = 0.25, marks=(1000, 10000)):
         self._frames_out = frames_out
         self.period_s = period_s
         self.marks = {m: None for m in marks}

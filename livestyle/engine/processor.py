@@ -1,8 +1,8 @@
 """The frame processor: the per-frame work of the processor thread.
 
 Segment (live), refine the alpha matte, update the clean plate (in live mode all three are
-skipped while the frame barely changes, and the segmentation alone while it changes a little:
-:mod:`livestyle.engine.gate`), schedule restyling on the style worker, composite.
+skipped while the frame barely changes, and the segmentation and the plate while it changes a
+little: :mod:`livestyle.engine.gate`), schedule restyling on the style worker, composite.
 """
 
 from __future__ import annotations
@@ -107,7 +107,8 @@ class FrameProcessor:
         self.rate = AdaptiveRate(config.plate.style_rate_hz)
         self._original: tuple = (None, None)  # (small plate, the same at frame size)
         lo = config.live
-        self.gate = MatteGate(lo.matte_skip_psnr_db, max_skip=lo.matte_skip_max, reuse_psnr_db=lo.mask_reuse_psnr_db) if (
+        self.gate = MatteGate(lo.matte_skip_psnr_db, max_skip=lo.matte_skip_max, reuse_psnr_db=lo.mask_reuse_psnr_db,
+                              reuse_max=lo.mask_reuse_max) if (
             mode is RunningMode.LIVE and (lo.matte_skip_psnr_db > 0 or lo.mask_reuse_psnr_db > 0)) else None
         self._last_mask: np.ndarray | None = None
         self._small: np.ndarray | None = None  # the reduced frame's buffer
@@ -233,7 +234,10 @@ class FrameProcessor:
             self._last_mask = mask
             with Timer(st, "refine"):
                 alpha = self.refiner.refine(mask, image, reduced=small)
-                if not per_frame:  # per-frame effects need no clean plate
+                plate = self.plate
+                # per-frame effects need no clean plate; a mask reused for a frame that barely
+                # changed (REFINE) saw no more of the background than the frame it came from
+                if not per_frame and (gate is not Gate.REFINE or plate is None):
                     plate = self._plate_for(image)
                     w, h = plate.size_px  # from the reduced frame when it is no smaller (720p and up)
                     source = small if small.shape[0] >= h and small.shape[1] >= w else image
