@@ -245,7 +245,7 @@ class FileCamera:
         """Images from ``start_s`` on: a seek to the key frame before it, then decoding."""
         import av
 
-        from livestyle.io.decode import DecodeReport, decode_resilient
+        from livestyle.io.decode import DecodeReport, decode_resilient, picture_to_bgr
 
         with av.open(str(self.path)) as container:
             stream = container.streams.video[0]
@@ -256,7 +256,7 @@ class FileCamera:
             # the project's decoder (damaged packets concealed, as for the file itself)
             for picture, pts in decode_resilient(container, stream, DecodeReport(self.path)):
                 if pts is None or pts >= target - half_frame:
-                    yield picture.to_ndarray(format="bgr24")
+                    yield picture_to_bgr(picture)
 
     def read(self) -> np.ndarray | None:
         if self._gone.is_set() or self._frames is None:

@@ -17,7 +17,8 @@ The timeline comes from the demuxer's packet timestamps, not from the nominal fr
 variable-rate files are never padded. Streams without packet timestamps pass through as
 decoded.
 
-:class:`DecodeReport` counts what happened and words the one-line warnings.
+:class:`DecodeReport` counts what happened and words the one-line warnings;
+:func:`picture_to_bgr` turns a decoded picture into the BGR array the stages take.
 """
 
 from __future__ import annotations
@@ -28,8 +29,19 @@ from pathlib import Path
 from typing import Iterator
 
 import av
+import numpy as np
 
 from livestyle.errors import InputError
+
+
+def picture_to_bgr(picture: av.VideoFrame) -> np.ndarray:
+    """The picture as an ``(H, W, 3)`` uint8 BGR array (FFmpeg's swscale, one thread).
+
+    Left to its default, PyAV gives each conversion a new swscale context with one thread
+    per core, so every frame started and ended two threads here: 0.9 ms of CPU a 960x540
+    frame instead of 0.45 ms, for the same pixels.
+    """
+    return picture.to_ndarray(format="bgr24", threads=1)
 
 
 def av_reason(err: Exception) -> str:

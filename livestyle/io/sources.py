@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 from livestyle.errors import CannotHandle, InputError
-from livestyle.io.decode import DecodeReport, decode_resilient
+from livestyle.io.decode import DecodeReport, decode_resilient, picture_to_bgr
 from livestyle.io.decode import av_reason as _av_reason
 from livestyle.io.limits import check_pixels, image_size
 from livestyle.protocols import Closing, Frame, RunningMode, StreamInfo
@@ -209,7 +209,7 @@ class VideoFileSource(Closing):
                 timestamp_ms = index * 1000.0 / rate if rate else 0.0
             concealed = pts != picture.pts  # a stand-in: an earlier picture at this slot's pts
             yield Frame(
-                image=picture.to_ndarray(format="bgr24"),
+                image=picture_to_bgr(picture),
                 index=index,
                 timestamp_ms=timestamp_ms,
                 capture_ns=time.perf_counter_ns(),

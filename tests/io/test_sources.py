@@ -56,6 +56,16 @@ def test_video_source_info_on_clip():
     assert info.has_audio is False
 
 
+def test_video_source_frames_are_ffmpegs_bgr_conversion():
+    """One swscale thread (not one per core, started per frame) gives the very same pixels."""
+    with av.open(str(CLIP)) as container:
+        expected = [f.to_ndarray(format="bgr24") for _, f in zip(range(8), container.decode(video=0))]
+    with VideoFileSource(CLIP, max_frames=8) as source:
+        got = [f.image for f in source]
+    assert len(got) == 8 and all(np.array_equal(a, b) for a, b in zip(got, expected))
+    assert got[0].dtype == np.uint8 and got[0].shape == (540, 960, 3)
+
+
 def test_video_source_frames_and_max_frames():
     with VideoFileSource(CLIP, max_frames=6) as source:
         assert source.info.frame_count == 6
