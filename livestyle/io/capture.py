@@ -201,7 +201,9 @@ class FileCamera:
 
         self.path = Path(path)
         self.name = f"file camera {self.path.name}"
-        self._source = VideoFileSource(self.path)  # fails early on a bad file
+        # fails early on a bad file; one decoding thread: frames are wanted at the camera's
+        # rate, not as fast as possible, and frame threads cost more CPU in all
+        self._source = VideoFileSource(self.path, frame_threads=False)
         info = self._source.info
         self._size = (info.width_px, info.height_px)
         self._rate = float(rate_hz or info.rate_hz or DEFAULT_RATE_HZ)
@@ -245,11 +247,11 @@ class FileCamera:
         """Images from ``start_s`` on: a seek to the key frame before it, then decoding."""
         import av
 
-        from livestyle.io.decode import DecodeReport, decode_resilient, picture_to_bgr
+        from livestyle.io.decode import DecodeReport, decode_resilient, picture_to_bgr, set_decoder_threads
 
         with av.open(str(self.path)) as container:
             stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
+            set_decoder_threads(stream, frame_threads=False)
             target = (stream.start_time or 0) + int(self.start_ms / 1000.0 / stream.time_base)
             half_frame = int(0.5 / self._rate / stream.time_base)
             container.seek(target, backward=True, any_frame=False, stream=stream)

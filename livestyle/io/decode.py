@@ -34,6 +34,16 @@ import numpy as np
 from livestyle.errors import InputError
 
 
+def set_decoder_threads(stream: av.video.stream.VideoStream, frame_threads: bool) -> None:
+    """FFmpeg's threading for ``stream``, set before its first packet: ``AUTO`` (frame and
+    slice threads, one per core) or one decoding thread."""
+    if frame_threads:
+        stream.thread_type = "AUTO"
+    else:
+        stream.thread_type = "NONE"
+        stream.thread_count = 1
+
+
 def picture_to_bgr(picture: av.VideoFrame) -> np.ndarray:
     """The picture as an ``(H, W, 3)`` uint8 BGR array (FFmpeg's swscale, one thread).
 

@@ -64,6 +64,9 @@ def test_video_source_frames_are_ffmpegs_bgr_conversion():
         got = [f.image for f in source]
     assert len(got) == 8 and all(np.array_equal(a, b) for a, b in zip(got, expected))
     assert got[0].dtype == np.uint8 and got[0].shape == (540, 960, 3)
+    with VideoFileSource(CLIP, max_frames=8, frame_threads=False) as source:  # as a file camera reads
+        one_thread = [f.image for f in source]
+    assert all(np.array_equal(a, b) for a, b in zip(one_thread, expected)) and len(one_thread) == 8
 
 
 def test_video_source_frames_and_max_frames():
