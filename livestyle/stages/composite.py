@@ -29,6 +29,12 @@ def _gather(image: np.ndarray, idx: np.ndarray) -> np.ndarray:
     return np.take(image.reshape(-1).view(_PIXEL), idx).view(np.uint8).reshape(-1, 3).astype(np.float32)
 
 
+def _per_channel(values: np.ndarray) -> np.ndarray:
+    """``(N,)`` float32 -> ``(N, 3)`` contiguous, the value repeated per channel: products with
+    ``(N, 3)`` pixel arrays then run 8x faster than with an ``(N, 1)`` broadcast."""
+    return cv2.merge([values, values, values]).reshape(-1, 3)
+
+
 class AlphaCompositor:
     """``out = alpha * frame + (1 - alpha) * background``, with edge decontamination.
 
@@ -63,7 +69,7 @@ class AlphaCompositor:
         self._band: np.ndarray | None = None  # (H, W) uint8 scratch masks, reused per size
         self._person: np.ndarray | None = None
         self._alpha: np.ndarray | None = None  # the matte the band terms below belong to
-        self._terms: tuple | None = None  # (idx, 1 - alpha, wgt, alpha + wgt, alpha)
+        self._terms: tuple | None = None  # (idx, 1 - alpha, wgt, alpha + wgt, alpha), (N, 3) each
         self._const: tuple | None = None  # (background, original, band constant) for the matte
 
     def composite(
@@ -101,7 +107,7 @@ class AlphaCompositor:
         return const
 
     def _band_terms(self, alpha: np.ndarray):
-        """Fills the person mask; returns the edge band's flat indices ``idx``, its ``(N, 1)``
+        """Fills the person mask; returns the edge band's flat indices ``idx``, its ``(N, 3)``
         ``1 - alpha``, decontamination weight ``wgt``, ``alpha + wgt`` and ``alpha``, or None
         for an empty band (computed once per matte, reused while a live matte is carried over)."""
         h, w = alpha.shape
@@ -114,8 +120,8 @@ class AlphaCompositor:
             return None
         pts = pts.reshape(-1, 2)
         idx = pts[:, 1] * w + pts[:, 0]
-        a = alpha.reshape(-1)[idx][:, None]
+        a = alpha.reshape(-1)[idx]
         wgt = np.clip(a * (1.0 / self.ramp), 0.0, 1.0)
         inv_a = 1.0 - a
         wgt = wgt * wgt * (3.0 - 2.0 * wgt) * inv_a
-        return idx, inv_a, wgt, a + wgt, a
+        return idx, _per_channel(inv_a), _per_channel(wgt), _per_channel(a + wgt), _per_channel(a)
