@@ -276,6 +276,9 @@ class FileCamera:
                 raise CameraEnded(f"{self.name}: end of file") from None
             self._frames = self._from_start()
             frame = next(self._frames)
+            # the seek back decoded a group of pictures at once: start the clock again rather
+            # than catch up with a burst of frames (a camera does not skip back in time)
+            self._next_due = time.perf_counter() + 1.0 / self._rate
         self.frames_read += 1
         return frame
 
