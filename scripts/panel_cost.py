@@ -164,6 +164,9 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--threads", action="store_true", help="CPU per thread, the panel's apart (see above)")
     args = ap.parse_args()
+    args.clip = str(Path(args.clip).resolve())  # the runs start in a temporary folder
+    if not Path(args.clip).is_file():
+        ap.error(f"{args.clip}: no such file")
     if args.threads:
         threads_run(args.clip, args.seconds, args.warmup)
         return 0
