@@ -125,6 +125,30 @@ def test_plate_fills_pixels_never_seen(synthetic):
     assert plate.coverage == 0.0
 
 
+def test_thumbnail_sees_the_filled_plate(plates):
+    """Uncovering pixels that look like the fill changes the change-check thumbnail by less
+    than a level; uncovering something else (here: the other photo) changes it by many."""
+    wall = np.full((144, 256, 3), (180, 190, 200), np.uint8)  # a plain wall
+    person = np.zeros((144, 256), np.float32)
+    person[40:, 100:170] = 1.0  # someone in front of it
+    plate = CleanPlate((256, 144))
+    plate.update(wall, person)
+    before = plate.thumbnail()
+    assert float(np.abs(before - np.array((180, 190, 200), np.float32)).max()) < 1.0  # the hole is filled
+    moved = person.copy()
+    moved[40:, 100:120] = 0.0  # they lean aside: a strip of the same wall is seen
+    same = CleanPlate((256, 144))
+    same.update(wall, person)
+    same.update(wall, moved)
+    assert float(np.abs(same.thumbnail() - before).mean()) < 0.1
+    other = CleanPlate((256, 144))
+    other.update(wall, person)
+    poster = wall.copy()
+    poster[:, 100:120] = plates[0][:, 100:120]  # the strip shows something else
+    other.update(poster, moved)
+    assert float(np.abs(other.thumbnail() - before).mean()) > 1.0
+
+
 def test_plate_ignores_person_pixels(synthetic):
     """A person standing still never enters the plate, however long it stays."""
     frames, masks, background, _ = synthetic
