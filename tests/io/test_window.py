@@ -141,9 +141,9 @@ class Xvfb:
                 self.proc.wait()
 
 
-def _window_box(display: str) -> tuple[int, int, int, int] | None:
-    """(x, y, width, height) of the visible "livestyle" window, from xdotool; None if it has no
-    such window (or xdotool is missing)."""
+def _window_box(display: str) -> tuple[str, tuple[int, int, int, int]] | None:
+    """(window id, (x, y, width, height)) of the visible "livestyle" window, from xdotool; None
+    if it has no such window (or xdotool is missing)."""
     if not shutil.which("xdotool"):
         return None
     found = _xdotool(display, "search", "--onlyvisible", "--name", "^livestyle$")
@@ -156,7 +156,7 @@ def _window_box(display: str) -> tuple[int, int, int, int] | None:
         except (KeyError, ValueError):
             continue
         if box[2] >= 350 and box[3] >= 200:
-            return box  # type: ignore[return-value]
+            return wid, box  # type: ignore[return-value]
     return None
 
 
@@ -226,9 +226,7 @@ def test_preview_window_under_xvfb_shows_restyled_background_around_intact_perso
     proc = subprocess.Popen(
         [sys.executable, "-m", "livestyle.cli", "run", "--input", str(CLIP), "--live", "--duration", "60",
          "--config", str(cfg)],
-        # Qt draws through X shared memory unless told not to; a container's IPC limits can
-        # leave such a window unpainted (the usual black-window case), which is not ours to test
-        stderr=subprocess.PIPE, text=True, env=_env(DISPLAY=xvfb.display, QT_X11_NO_MITSHM="1"), cwd=REPO,
+        stderr=subprocess.PIPE, text=True, env=_env(DISPLAY=xvfb.display), cwd=REPO,
     )  # fmt: skip
     log: list[str] = []
     reader = threading.Thread(target=lambda: log.extend(iter(proc.stderr.readline, "")), daemon=True)
@@ -246,10 +244,12 @@ def test_preview_window_under_xvfb_shows_restyled_background_around_intact_perso
         assert wait_log("live:", 120), "".join(log)
         best = None
         seen: list[str] = []  # what each look found, for the failure message
+        black_since, remaps = None, 0
         end = time.monotonic() + 60
         while time.monotonic() < end and proc.poll() is None:
             time.sleep(0.5)
-            box = _window_box(xvfb.display)
+            found = _window_box(xvfb.display)
+            box = found[1] if found else None
             shot = xvfb.grab()
             area = _window_area(shot, box)
             if area is None:
@@ -257,6 +257,17 @@ def test_preview_window_under_xvfb_shows_restyled_background_around_intact_perso
                 seen.append(f"window {box}, {lit} lit pixels on the screen")
                 if len(seen) == 20:
                     cv2.imwrite(str(tmp_path / "no-window.png"), shot)
+                # A bare X server (no window manager) sometimes never paints a Qt window that
+                # was mapped while the machine is busy: 11 of 40 runs with four busy loops, also
+                # with OpenCV alone. Any expose repaints it; a window manager's reparenting
+                # gives one, here an unmap and map stands in for it (at most twice).
+                if found and lit == 0:
+                    black_since = black_since or time.monotonic()
+                    if time.monotonic() - black_since > 3 and remaps < 2:
+                        _xdotool(xvfb.display, "windowunmap", "--sync", found[0])
+                        _xdotool(xvfb.display, "windowmap", "--sync", found[0])
+                        remaps, black_since = remaps + 1, None
+                        seen.append("unmapped and mapped again")
                 continue
             p, b = _scores(area, refs, background)
             best = (p, b, area)
@@ -267,7 +278,8 @@ def test_preview_window_under_xvfb_shows_restyled_background_around_intact_perso
         )
         p, b, area = best
         cv2.imwrite(str(tmp_path / "screenshot.png"), area)
-        print(f"\nscreenshot {tmp_path / 'screenshot.png'}: person difference {p:.1f}, background difference {b:.1f} (of 255)")
+        print(f"\nscreenshot {tmp_path / 'screenshot.png'}: person difference {p:.1f}, background difference {b:.1f} "
+              f"(of 255); window unmapped and mapped {remaps} times")
         assert b > 25, "the background around the person is restyled"
         assert p < 12, "the person is shown as the camera sees them"
 
