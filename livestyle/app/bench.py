@@ -24,7 +24,7 @@ import resource
 import threading
 import time
 from dataclasses import replace
-from itertools import chain, dropwhile, islice, repeat
+from itertools import chain, islice, repeat
 from pathlib import Path
 from typing import Iterator
 
@@ -124,9 +124,8 @@ class LoopedFile:
     def __init__(self, path: str, frame_count: int, start_s: float = 0.0):
         from livestyle.io.sources import VideoFileSource
 
-        self._source = VideoFileSource(path)
+        self._source = VideoFileSource(path, start_s=start_s)  # each pass seeks back to start_s
         self._info = replace(self._source.info, frame_count=frame_count)
-        self._start_ms = 1000.0 * start_s
 
     @property
     def info(self) -> StreamInfo:
@@ -134,8 +133,7 @@ class LoopedFile:
 
     def __iter__(self) -> Iterator[Frame]:
         period_ms = 1000.0 / (self._info.rate_hz or 30.0)
-        passes = (dropwhile(lambda f: f.timestamp_ms < self._start_ms - 0.5, self._source) for _ in repeat(None))
-        frames = chain.from_iterable(passes)  # every pass re-reads the file from start_s
+        frames = chain.from_iterable(repeat(self._source))  # every pass re-reads the file from start_s
         for i, frame in enumerate(islice(frames, self._info.frame_count)):
             yield replace(frame, index=i, timestamp_ms=i * period_ms, pts=None)
 

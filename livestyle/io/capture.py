@@ -19,7 +19,6 @@ import re
 import sys
 import threading
 import time
-from itertools import chain
 from pathlib import Path
 from typing import Iterator, Protocol, runtime_checkable
 
@@ -185,10 +184,8 @@ class FileCamera:
         path: the video file.
         rate_hz: delivery rate in frames per second (default: the file's rate).
         loop: start again at the end (else :class:`CameraEnded` is raised).
-        start_s: play from this many seconds into the file (also after each loop): the file
-            is sought to the key frame before it, and the frames from there to it are
-            decoded and skipped, so a loop back costs one group of pictures, not the file's
-            first ``start_s`` seconds.
+        start_s: play from this many seconds into the file (also after each loop; the
+            seek is :class:`~livestyle.io.sources.VideoFileSource`'s ``start_s``).
 
     Raises:
         InputError: the file is missing or not a readable video (at construction).
@@ -203,12 +200,11 @@ class FileCamera:
         self.name = f"file camera {self.path.name}"
         # fails early on a bad file; one decoding thread: frames are wanted at the camera's
         # rate, not as fast as possible, and frame threads cost more CPU in all
-        self._source = VideoFileSource(self.path, frame_threads=False)
+        self._source = VideoFileSource(self.path, frame_threads=False, start_s=start_s)
         info = self._source.info
         self._size = (info.width_px, info.height_px)
         self._rate = float(rate_hz or info.rate_hz or DEFAULT_RATE_HZ)
         self.loop = loop
-        self.start_ms = 1000.0 * max(0.0, start_s)
         self._frames: Iterator[np.ndarray] | None = None
         self._gone = threading.Event()
         self._next_due = 0.0
@@ -237,28 +233,7 @@ class FileCamera:
 
     def _from_start(self) -> Iterator[np.ndarray]:
         """The file's images from ``start_s`` on (the first one decoded here, not on a read)."""
-        if self.start_ms <= 0:
-            return (frame.image for frame in self._source)
-        frames = self._sought()
-        first = next(frames, None)
-        return iter(()) if first is None else chain((first,), frames)
-
-    def _sought(self) -> Iterator[np.ndarray]:
-        """Images from ``start_s`` on: a seek to the key frame before it, then decoding."""
-        import av
-
-        from livestyle.io.decode import DecodeReport, decode_resilient, picture_to_bgr, set_decoder_threads
-
-        with av.open(str(self.path)) as container:
-            stream = container.streams.video[0]
-            set_decoder_threads(stream, frame_threads=False)
-            target = (stream.start_time or 0) + int(self.start_ms / 1000.0 / stream.time_base)
-            half_frame = int(0.5 / self._rate / stream.time_base)
-            container.seek(target, backward=True, any_frame=False, stream=stream)
-            # the project's decoder (damaged packets concealed, as for the file itself)
-            for picture, pts in decode_resilient(container, stream, DecodeReport(self.path)):
-                if pts is None or pts >= target - half_frame:
-                    yield picture_to_bgr(picture)
+        return (frame.image for frame in self._source)
 
     def read(self) -> np.ndarray | None:
         if self._gone.is_set() or self._frames is None:

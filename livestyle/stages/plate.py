@@ -134,7 +134,7 @@ class CleanPlate:
         """
         num = cv2.resize(self._plate, size_px, interpolation=cv2.INTER_AREA)
         den = cv2.resize(self._seen, size_px, interpolation=cv2.INTER_AREA).astype(np.float32) * (1.0 / 255.0)
-        return _pull_push(num, den).astype(np.float32)
+        return _pull_push(num, den)  # float32
 
 
 def _filled(plate: np.ndarray, seen: np.ndarray) -> np.ndarray:

@@ -69,6 +69,21 @@ def test_video_source_frames_are_ffmpegs_bgr_conversion():
     assert all(np.array_equal(a, b) for a, b in zip(one_thread, expected)) and len(one_thread) == 8
 
 
+def test_video_source_start_s_seeks_to_the_same_frames():
+    """``start_s`` seeks (to the key frame at 12 s here) and gives the very frames a full
+    decode gives from 13 s on, again on the next pass; a start after the end is one line."""
+    with VideoFileSource(CLIP) as source:
+        expected = [f.image for f in source if f.timestamp_ms >= 13000.0 - 16.7][:4]
+    with VideoFileSource(CLIP, start_s=13.0, max_frames=4) as source:
+        for _ in range(2):
+            frames = list(source)
+            assert [f.index for f in frames] == [0, 1, 2, 3] and frames[0].timestamp_ms == 0.0
+            assert all(np.array_equal(f.image, e) for f, e in zip(frames, expected))
+    with pytest.raises(InputError, match="no frames from 99 s on") as info:
+        VideoFileSource(CLIP, start_s=99.0)
+    assert "\n" not in str(info.value)
+
+
 def test_video_source_frames_and_max_frames():
     with VideoFileSource(CLIP, max_frames=6) as source:
         assert source.info.frame_count == 6
