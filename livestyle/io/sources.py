@@ -83,14 +83,11 @@ class VideoFileSource(Closing):
         max_frames: stop after this many frames (``None``: all). ``info.frame_count`` is
             capped to it.
         strict: fail at the first damaged packet or missing frame instead.
-        frame_threads: let FFmpeg decode several frames at once (its ``AUTO`` threading),
-            for reading as fast as possible; a file played in real time as a camera uses
-            one decoding thread instead (0.7 % of a core less at 960x540, 30 fps).
-        start_s: start every pass this many seconds into the file: the file is sought to the
-            key frame before it and the frames up to it are decoded and dropped, so a pass
-            costs one group of pictures more, not the file's first ``start_s`` seconds.
-            ``timestamp_ms`` then counts from the first frame given; ``info`` still
-            describes the whole file.
+        frame_threads: FFmpeg's ``AUTO`` threading, for reading as fast as possible (a file
+            played as a camera uses one thread: 0.7 % of a core less at 960x540, 30 fps).
+        start_s: start every pass this many seconds in: a seek to the key frame before it,
+            the frames up to it decoded and dropped. ``timestamp_ms`` counts from the first
+            frame given; ``info`` still describes the whole file.
 
     Raises:
         InputError: the file is missing, is not a video PyAV can read (an
